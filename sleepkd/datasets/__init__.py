@@ -1,0 +1,22 @@
+"""Recordings, readers and generators of paired EEG + ECG nights.
+
+- :class:`Recording`: one night of signals, beats and expert stages.
+- :func:`load_slpdb`: the MIT-BIH Polysomnographic Database (real beats and stages).
+- :func:`make_synthetic_psg`: fully synthetic paired nights.
+- :func:`make_semireal_psg`: real beats and hypnograms with synthesised waveforms.
+- :func:`make_epochs`: recordings -> ``X_ecg``, ``X_eeg``, ``y``, ``groups``.
+"""
+
+from sleepkd.utils._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "Recording": "._recording",
+        "load_slpdb": "._slpdb",
+        "slpdb_path": "._slpdb",
+        "make_epochs": "._epochs",
+        "make_synthetic_psg": "._synthetic",
+        "make_semireal_psg": "._semireal",
+    },
+)

@@ -1,0 +1,16 @@
+"""Teacher and student estimators, distillation losses and the distillation cascade."""
+
+from sleepkd.utils._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "EEGTeacher": "._estimators",
+        "ECGStudent": "._estimators",
+        "DistilledECGStager": "._stager",
+        "attention_map": "._losses",
+        "attention_transfer_loss": "._losses",
+        "distillation_loss": "._losses",
+        "weighted_cross_entropy": "._losses",
+    },
+)
