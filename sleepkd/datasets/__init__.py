@@ -5,6 +5,8 @@
 - :func:`make_synthetic_psg`: fully synthetic paired nights.
 - :func:`make_semireal_psg`: real beats and hypnograms with synthesised waveforms.
 - :func:`make_epochs`: recordings -> ``X_ecg``, ``X_eeg``, ``y``, ``groups``.
+- :func:`add_context`: stack neighbouring epochs of any per-epoch array.
+- :func:`read_ecg`: a user's ECG file (NumPy, WFDB, EDF) -> signal and rate.
 """
 
 from sleepkd.utils._lazy import lazy_exports
@@ -16,6 +18,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "load_slpdb": "._slpdb",
         "slpdb_path": "._slpdb",
         "make_epochs": "._epochs",
+        "add_context": "._epochs",
+        "read_ecg": "._io",
         "make_synthetic_psg": "._synthetic",
         "make_semireal_psg": "._semireal",
     },
