@@ -100,10 +100,15 @@ def to_scheme(y: ArrayLike, scheme: str = "5class") -> np.ndarray:
     labels = np.asarray(y)
     if labels.ndim != 1:
         raise ValueError(f"Stage labels must be 1-D, got an array of shape {labels.shape}.")
-    if labels.dtype.kind not in "UO":
+    if labels.size == 0:
+        return np.empty(0, dtype="<U2")
+    # check the elements themselves: numpy turns the 1 of [1, "W"] into "1"
+    values = y.tolist() if isinstance(y, np.ndarray) else list(y)
+    bad_types = sorted({type(v).__name__ for v in values if not isinstance(v, str)})
+    if bad_types:
         raise ValueError(
-            "Stage labels must be strings (e.g. 'W', 'N1', 'R'), got dtype "
-            f"{labels.dtype}. Known labels: {sorted(_known_labels())}."
+            "Stage labels must be strings (e.g. 'W', 'N1', 'R'), got values of type "
+            f"{bad_types}. Known labels: {sorted(_known_labels())}."
         )
     uniques, inverse = np.unique(labels.astype(str), return_inverse=True)
     mapped, unknown, too_coarse = [], [], []
