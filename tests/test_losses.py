@@ -1,0 +1,339 @@
+"""Known-answer tests for the distillation losses (sleepkd.distillation._losses)."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import pytest
+import torch
+
+from sleepkd.distillation._losses import (
+    AttentionTransferLoss,
+    ClassificationLoss,
+    DistillationLoss,
+    attention_map,
+    attention_transfer_loss,
+    distillation_loss,
+    feature_group_weights,
+    weighted_cross_entropy,
+)
+
+# Tiny fixed problem: 2 samples, 3 classes.
+Z_S = [[1.0, 2.0, 3.0], [0.5, 0.0, -1.0]]  # student logits
+Z_T = [[3.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # teacher logits
+Y = [1, 0]
+W = [1.0, 2.0, 3.0]
+
+
+def _t(values):
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def _logsumexp(row):
+    return math.log(sum(math.exp(v) for v in row))
+
+
+def _softmax(row, temperature=1.0):
+    e = [math.exp(v / temperature) for v in row]
+    return [v / sum(e) for v in e]
+
+
+def _kl(p, q):
+    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+
+
+NLL = [_logsumexp(r) - r[c] for r, c in zip(Z_S, Y)]  # 1.4076059644, 0.6041306053
+
+
+# ----------------------------------------------------------------- weighted CE
+def test_cross_entropy_unweighted_is_mean_nll():
+    loss = weighted_cross_entropy(_t(Z_S), torch.tensor(Y))
+    assert NLL[0] == pytest.approx(1.4076059644443801, abs=1e-12)
+    assert float(loss) == pytest.approx(1.0058682848905542, abs=1e-6)
+    assert float(loss) == pytest.approx(sum(NLL) / 2, abs=1e-6)
+
+
+def test_cross_entropy_weighted_mean_divides_by_sum_of_sample_weights():
+    # w[y] = (2, 1): (2 * nll0 + 1 * nll1) / 3
+    loss = weighted_cross_entropy(_t(Z_S), torch.tensor(Y), class_weight=W)
+    assert float(loss) == pytest.approx((2 * NLL[0] + NLL[1]) / 3, abs=1e-6)
+    assert float(loss) == pytest.approx(1.1397808447418296, abs=1e-6)
+
+
+def test_cross_entropy_errors():
+    z, y = _t(Z_S), torch.tensor(Y)
+    with pytest.raises(ValueError, match="one value per class"):
+        weighted_cross_entropy(z, y, class_weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        weighted_cross_entropy(z, y, class_weight=[1.0, -2.0, 1.0])
+    with pytest.raises(ValueError, match="outside"):
+        weighted_cross_entropy(z, torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="integer"):
+        weighted_cross_entropy(z, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="shape"):
+        weighted_cross_entropy(z, torch.tensor([0, 1, 2]))
+    with pytest.raises(ValueError, match="batch, n_classes"):
+        weighted_cross_entropy(z[0], torch.tensor([0]))
+
+
+# ----------------------------------------------------------------- distillation
+def test_distillation_loss_known_value():
+    temperature, alpha = 2.0, 0.3
+    kl = [_kl(_softmax(t, temperature), _softmax(s, temperature)) for t, s in zip(Z_T, Z_S)]
+    expected = alpha * temperature**2 * sum(kl) / 2 + (1 - alpha) * (2 * NLL[0] + NLL[1]) / 3
+    assert expected == pytest.approx(1.199169681803994, abs=1e-12)
+    loss = distillation_loss(_t(Z_S), _t(Z_T), torch.tensor(Y), alpha=alpha,
+                             temperature=temperature, class_weight=W)
+    assert float(loss) == pytest.approx(expected, abs=1e-6)
+
+
+def test_alpha_zero_is_cross_entropy_and_alpha_one_is_scaled_kl():
+    z_s, z_t, y = _t(Z_S), _t(Z_T), torch.tensor(Y)
+    ce = distillation_loss(z_s, z_t, y, alpha=0.0, temperature=3.0, class_weight=W)
+    assert float(ce) == pytest.approx(float(weighted_cross_entropy(z_s, y, W)), abs=1e-12)
+    for temperature in (1.0, 2.0, 4.0):
+        kl = sum(_kl(_softmax(t, temperature), _softmax(s, temperature))
+                 for t, s in zip(Z_T, Z_S)) / 2
+        loss = distillation_loss(z_s, z_t, y, alpha=1.0, temperature=temperature)
+        # the exact T^2 factor on the batch-mean KL
+        assert float(loss) == pytest.approx(temperature**2 * kl, abs=1e-6)
+
+
+def test_kl_term_is_zero_when_student_equals_teacher():
+    z = _t(Z_S)
+    loss = distillation_loss(z, z.clone(), torch.tensor(Y), alpha=1.0, temperature=4.0)
+    assert abs(float(loss)) < 1e-12
+
+
+def test_mean_reduction_is_batchmean_over_n_classes():
+    z_s, z_t, y = _t(Z_S), _t(Z_T), torch.tensor(Y)
+    bm = distillation_loss(z_s, z_t, y, alpha=1.0, reduction="batchmean")
+    mean = distillation_loss(z_s, z_t, y, alpha=1.0, reduction="mean")
+    assert float(mean) == pytest.approx(float(bm) / 3, abs=1e-12)
+
+
+def test_t_squared_keeps_gradient_scale_at_large_temperature():
+    # d(T^2 KL)/dz_s = T (p_s - p_t) -> (z_s - z_t - mean) / K as T grows.
+    def grad_norm(temperature):
+        z_s = _t(Z_S).requires_grad_(True)
+        distillation_loss(z_s, _t(Z_T), torch.tensor(Y), alpha=1.0,
+                          temperature=temperature).backward()
+        return float(z_s.grad.norm())
+
+    g50, g100, g1000 = grad_norm(50.0), grad_norm(100.0), grad_norm(1000.0)
+    assert g100 == pytest.approx(g1000, rel=1e-3)
+    assert g50 == pytest.approx(g1000, rel=1e-2)
+
+
+def test_distillation_gradient_does_not_reach_teacher():
+    z_s = _t(Z_S).requires_grad_(True)
+    z_t = _t(Z_T).requires_grad_(True)
+    distillation_loss(z_s, z_t, torch.tensor(Y), alpha=0.5, temperature=2.0).backward()
+    assert z_t.grad is None
+    assert z_s.grad is not None and float(z_s.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"alpha": -0.1}, "alpha"),
+    ({"alpha": 1.5}, "alpha"),
+    ({"temperature": 0.0}, "temperature"),
+    ({"temperature": -1.0}, "temperature"),
+    ({"reduction": "sum"}, "reduction"),
+])
+def test_distillation_loss_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        distillation_loss(_t(Z_S), _t(Z_T), torch.tensor(Y), **kwargs)
+    with pytest.raises(ValueError, match=match):
+        DistillationLoss(**kwargs)
+
+
+def test_distillation_loss_shape_mismatch():
+    with pytest.raises(ValueError, match="same shape"):
+        distillation_loss(_t(Z_S), _t(Z_T)[:, :2], torch.tensor(Y))
+
+
+# ----------------------------------------------------------------- attention maps
+F_SMALL = [  # (2, 2, 3)
+    [[1.0, 2.0, 0.0], [0.0, 1.0, 3.0]],
+    [[2.0, 0.0, 1.0], [2.0, 0.0, 0.0]],
+]
+A_RAW = [[1.0, 5.0, 9.0], [8.0, 0.0, 1.0]]  # sum over channels of F^2
+
+
+def test_attention_map_exact_values():
+    f = _t(F_SMALL)
+    assert attention_map(f, normalize=None).tolist() == A_RAW
+    sample = attention_map(f, normalize="sample")
+    n0, n1 = math.sqrt(1 + 25 + 81), math.sqrt(64 + 0 + 1)
+    expected = [[1 / n0, 5 / n0, 9 / n0], [8 / n1, 0.0, 1 / n1]]
+    for got, want in zip(sample.tolist(), expected):
+        assert got == pytest.approx(want, abs=1e-12)
+    batch = attention_map(f, normalize="batch")
+    cols = [math.sqrt(1 + 64), 5.0, math.sqrt(81 + 1)]
+    expected = [[1 / cols[0], 1.0, 9 / cols[2]], [8 / cols[0], 0.0, 1 / cols[2]]]
+    for got, want in zip(batch.tolist(), expected):
+        assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_attention_normalisations_give_unit_rows_or_columns():
+    f = torch.randn(5, 7, 40, generator=torch.Generator().manual_seed(0))
+    rows = attention_map(f, normalize="sample").norm(dim=1)
+    cols = attention_map(f, normalize="batch").norm(dim=0)
+    assert torch.allclose(rows, torch.ones(5), atol=1e-6)
+    assert torch.allclose(cols, torch.ones(40), atol=1e-6)
+
+
+def test_attention_map_all_zero_stays_finite():
+    att = attention_map(torch.zeros(2, 3, 4), normalize="sample")
+    assert torch.equal(att, torch.zeros(2, 4))
+
+
+def test_attention_map_errors():
+    with pytest.raises(ValueError, match="batch, channels, time"):
+        attention_map(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="normalize"):
+        attention_map(torch.zeros(2, 3, 4), normalize="layer")
+
+
+# ----------------------------------------------------------------- attention transfer
+def test_attention_transfer_resamples_longer_map_by_pair_means():
+    # teacher: 1 channel, 8 points; A_t = [1,1,4,4,9,9,0,0] -> pair means [1,4,9,0]
+    teacher = _t([[[1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 0.0, 0.0]]])
+    # student: 2 channels, 4 points; A_s = [1,4,1,1]
+    student = _t([[[1.0, 0.0, 1.0, 0.0], [0.0, 2.0, 0.0, 1.0]]])
+    a_t = [v / math.sqrt(98.0) for v in (1.0, 4.0, 9.0, 0.0)]
+    a_s = [v / math.sqrt(19.0) for v in (1.0, 4.0, 1.0, 1.0)]
+    l1 = sum(abs(a - b) for a, b in zip(a_t, a_s)) / 4
+    l2 = sum((a - b) ** 2 for a, b in zip(a_t, a_s)) / 4
+    assert float(attention_transfer_loss([teacher], [student])) == pytest.approx(l1, abs=1e-6)
+    assert float(attention_transfer_loss([teacher], [student], distance="l2")) \
+        == pytest.approx(l2, abs=1e-6)
+    # symmetric: a longer student map is shortened the same way
+    assert float(attention_transfer_loss([student], [teacher])) == pytest.approx(l1, abs=1e-6)
+
+
+def test_attention_transfer_resampling_is_span_mean_not_linear_interpolation():
+    # ratio 3: A_t = [1, 2, 6, 0, 3, 0] -> triple means [3, 1] (linear interpolation at
+    # the output centres would give the middle points [2, 3] instead)
+    teacher = _t([[[1.0, math.sqrt(2), math.sqrt(6), 0.0, math.sqrt(3), 0.0]]])
+    student = _t([[[math.sqrt(3), 1.0]]])  # A_s = [3, 1]: the same attention
+    assert float(attention_transfer_loss([teacher], [student], normalize=None)) \
+        == pytest.approx(0.0, abs=1e-12)
+    student = _t([[[math.sqrt(2), math.sqrt(3)]]])  # A_s = [2, 3]
+    loss = attention_transfer_loss([teacher], [student], normalize=None)
+    assert float(loss) == pytest.approx((1.0 + 2.0) / 2, abs=1e-12)
+
+
+def test_attention_transfer_batch_normalisation_known_value():
+    teacher = _t(F_SMALL)
+    student = torch.ones(2, 1, 3, dtype=torch.float64)  # A_s = 1 -> batch-normalised 1/sqrt2
+    cols = [math.sqrt(65.0), 5.0, math.sqrt(82.0)]
+    a_t = [[1 / cols[0], 1.0, 9 / cols[2]], [8 / cols[0], 0.0, 1 / cols[2]]]
+    expected = sum(abs(v - 1 / math.sqrt(2)) for row in a_t for v in row) / 6
+    loss = attention_transfer_loss([teacher], [student], normalize="batch")
+    assert float(loss) == pytest.approx(expected, abs=1e-6)
+
+
+def test_identical_attention_gives_zero_loss_whatever_the_channels():
+    f = torch.randn(3, 4, 16, generator=torch.Generator().manual_seed(1))
+    # the same attention with a different channel count: split each channel in two halves
+    g = torch.cat([f / math.sqrt(2), f / math.sqrt(2)], dim=1)
+    for normalize in ("sample", "batch", None):
+        loss = attention_transfer_loss([f, f], [f.clone(), g], normalize=normalize)
+        assert float(loss) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_attention_transfer_is_mean_or_weighted_mean_over_pairs():
+    gen = torch.Generator().manual_seed(2)
+    ts = [torch.randn(2, 3, 10, generator=gen) for _ in range(3)]
+    ss = [torch.randn(2, 5, 10, generator=gen) for _ in range(3)]
+    single = [float(attention_transfer_loss([t], [s])) for t, s in zip(ts, ss)]
+    assert float(attention_transfer_loss(ts, ss)) == pytest.approx(sum(single) / 3, rel=1e-6)
+    weighted = attention_transfer_loss(ts, ss, weights=[1.0, 0.0, 3.0])
+    assert float(weighted) == pytest.approx((single[0] + 3 * single[2]) / 4, rel=1e-6)
+
+
+def test_attention_transfer_gradient_reaches_student_only():
+    t = torch.randn(2, 3, 12, requires_grad=True)
+    s = torch.randn(2, 4, 12, requires_grad=True)
+    attention_transfer_loss([t], [s]).backward()
+    assert t.grad is None
+    assert s.grad is not None and float(s.grad.abs().sum()) > 0
+
+
+def test_attention_transfer_errors():
+    a, b = torch.randn(2, 3, 8), torch.randn(2, 3, 8)
+    with pytest.raises(ValueError, match="matched by position"):
+        attention_transfer_loss([a, a], [b])
+    with pytest.raises(ValueError, match="batch size"):
+        attention_transfer_loss([a], [torch.randn(3, 3, 8)])
+    with pytest.raises(ValueError, match="batch, channels, time"):
+        attention_transfer_loss([a], [torch.randn(2, 8)])
+    with pytest.raises(ValueError, match="No feature maps"):
+        attention_transfer_loss([], [])
+    with pytest.raises(ValueError, match="list"):
+        attention_transfer_loss({"enc1": a}, {"enc1": b})
+    with pytest.raises(ValueError, match="distance"):
+        attention_transfer_loss([a], [b], distance="cosine")
+    with pytest.raises(ValueError, match="normalize"):
+        attention_transfer_loss([a], [b], normalize="channel")
+    with pytest.raises(ValueError, match="weights"):
+        attention_transfer_loss([a], [b], weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="weights"):
+        attention_transfer_loss([a], [b], weights=[-1.0])
+
+
+def test_feature_group_weights_reproduce_the_papers_group_mean():
+    names = ["enc1", "enc2", "bottleneck", "dec1", "dec2", "dec_end", "dense"]
+    groups = {"encoder": ("enc1", "enc2"), "bottleneck": ("bottleneck",),
+              "decoder": ("dec1", "dec2"), "dec_end": ("dec_end",), "dense": ("dense",)}
+    weights = feature_group_weights(names, groups)
+    assert weights == pytest.approx([0.1, 0.1, 0.2, 0.1, 0.1, 0.2, 0.2])
+    gen = torch.Generator().manual_seed(3)
+    ts = [torch.randn(2, 3, 6, generator=gen) for _ in names]
+    ss = [torch.randn(2, 3, 6, generator=gen) for _ in names]
+    per = [float(attention_transfer_loss([t], [s], normalize="batch")) for t, s in zip(ts, ss)]
+    paper = ((per[0] + per[1]) / 2 + per[2] + (per[3] + per[4]) / 2 + per[5] + per[6]) / 5
+    loss = attention_transfer_loss(ts, ss, normalize="batch", weights=weights)
+    assert float(loss) == pytest.approx(paper, rel=1e-6)
+    # names outside every group count as groups of their own
+    assert feature_group_weights(["a", "enc1"], {"encoder": ("enc1", "enc2")}) == [0.5, 0.5]
+    with pytest.raises(ValueError, match="duplicates"):
+        feature_group_weights(["enc1", "enc1"], groups)
+
+
+# ----------------------------------------------------------------- criteria modules
+def test_classification_loss_module_matches_function_and_moves_with_to():
+    crit = ClassificationLoss(class_weight=W)
+    assert crit.class_weight.dtype == torch.float32
+    crit = crit.to(torch.float64)
+    assert crit.class_weight.dtype == torch.float64
+    assert float(crit(_t(Z_S), torch.tensor(Y))) == pytest.approx(1.1397808447418296, abs=1e-6)
+    assert float(ClassificationLoss()(_t(Z_S), torch.tensor(Y))) \
+        == pytest.approx(1.0058682848905542, abs=1e-6)
+    assert dict(crit.state_dict()) == {}  # class_weight is a constructor argument
+    with pytest.raises(ValueError, match="class_weight"):
+        ClassificationLoss(class_weight=[[1.0, 2.0]])
+
+
+def test_distillation_loss_module_with_and_without_teacher():
+    crit = DistillationLoss(alpha=0.3, temperature=2.0, class_weight=W).double()
+    z_s, z_t, y = _t(Z_S), _t(Z_T), torch.tensor(Y)
+    assert float(crit(z_s, y, z_t)) == pytest.approx(1.199169681803994, abs=1e-6)
+    assert float(crit(z_s, y)) == pytest.approx(1.1397808447418296, abs=1e-6)
+    clone = pickle.loads(pickle.dumps(crit))
+    assert float(clone(z_s, y, z_t)) == pytest.approx(float(crit(z_s, y, z_t)), abs=1e-12)
+
+
+def test_attention_transfer_module():
+    gen = torch.Generator().manual_seed(4)
+    ts = [torch.randn(2, 3, 8, generator=gen), torch.randn(2, 3, 4, generator=gen)]
+    ss = [torch.randn(2, 5, 8, generator=gen), torch.randn(2, 1, 2, generator=gen)]
+    crit = pickle.loads(pickle.dumps(AttentionTransferLoss(distance="l2", normalize="batch")))
+    expected = attention_transfer_loss(ts, ss, distance="l2", normalize="batch")
+    assert float(crit(ts, ss)) == pytest.approx(float(expected), abs=1e-12)
+    with pytest.raises(ValueError, match="distance"):
+        AttentionTransferLoss(distance="l3")
+    with pytest.raises(ValueError, match="normalize"):
+        AttentionTransferLoss(normalize="sum")
