@@ -1,0 +1,153 @@
+"""DistilledECGStager: the cascade, its strategies, learning and bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import cohen_kappa_score
+
+from sleepkd import DistilledECGStager, ECGStudent, EEGTeacher
+from tests._toy import make_toy_paired
+
+CONV = dict(module="compact", module_params={"widths": (4, 8, 8, 8, 8),
+                                              "bottleneck_width": 8,
+                                              "pools": (2, 2, 2, 2, 2)},
+            max_epochs=6, lr=3e-3, batch_size=32, patience=None, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return make_toy_paired()
+
+
+def _stager(strategy="at+sd+cl", **kw):
+    params = dict(teacher=EEGTeacher(**CONV), student=ECGStudent(**CONV),
+                  strategy=strategy, random_state=0)
+    return DistilledECGStager(**{**params, **kw})
+
+
+@pytest.fixture(scope="module")
+def fitted_teacher(toy):
+    X_ecg, X_eeg, y, groups = toy
+    return EEGTeacher(**CONV, random_state=0).fit(X_eeg, y, groups=groups)
+
+
+def test_teacher_learns(toy, fitted_teacher):
+    X_ecg, X_eeg, y, groups = toy
+    X2, Xe2, y2, _ = make_toy_paired(n_subjects=2, seed=1)
+    kappa = cohen_kappa_score(y2, fitted_teacher.predict(Xe2))
+    assert kappa > 0.8
+
+
+@pytest.mark.parametrize("strategy", ["baseline", "sd+cl", "at+cl", "at+sd+cl"])
+def test_every_strategy_beats_majority(toy, fitted_teacher, strategy):
+    X_ecg, X_eeg, y, groups = toy
+    stager = _stager(strategy, teacher=FrozenEstimator(fitted_teacher))
+    stager.set_params(student__max_epochs=10)
+    stager.fit(X_ecg, y, X_eeg=X_eeg, groups=groups)
+    X2, Xe2, y2, _ = make_toy_paired(n_subjects=2, seed=1)
+    majority = np.mean(y2 == "W")  # any single class reaches about 1/3
+    acc = np.mean(stager.predict(X2) == y2)
+    assert acc > majority + 0.2, (strategy, acc)
+    assert set(stager.history_) >= {"student"}
+    if "at" in strategy:
+        assert stager.history_["attention_transfer"]
+        assert stager.at_layers_[0] == ("enc1", "enc1")
+
+
+def test_cascade_fits_teacher_and_records_history(toy):
+    X_ecg, X_eeg, y, groups = toy
+    stager = _stager().fit(X_ecg, y, X_eeg=X_eeg, groups=groups)
+    assert set(stager.history_) == {"teacher", "attention_transfer", "student"}
+    assert isinstance(stager.teacher_, EEGTeacher)
+    assert stager.strategy_ == "at+sd+cl"
+    proba = stager.predict_proba(X_ecg[:5])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # the frozen teacher has no trainable parameters left
+    assert not any(p.requires_grad for p in stager.teacher_.module_.parameters())
+
+
+def test_missing_eeg_falls_back_to_baseline(toy):
+    X_ecg, X_eeg, y, groups = toy
+    with pytest.warns(UserWarning, match="needs X_eeg"):
+        stager = _stager().fit(X_ecg, y)
+    assert stager.strategy_ == "baseline" and stager.teacher_ is None
+
+
+def test_baseline_needs_no_eeg_and_does_not_warn(toy):
+    X_ecg, X_eeg, y, groups = toy
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _stager("baseline").fit(X_ecg, y, groups=groups)
+
+
+def test_set_params_reaches_default_components():
+    stager = DistilledECGStager().set_params(teacher__max_epochs=3, student__max_epochs=4)
+    assert stager.teacher.max_epochs == 3 and stager.student.max_epochs == 4
+    assert DistilledECGStager().teacher is None  # defaults are not shared or mutated
+
+
+@pytest.mark.parametrize(
+    "kwargs, fit_kwargs, match",
+    [
+        ({}, {"X_eeg_rows": 10}, "X_eeg has 10 rows but X has"),
+        ({}, {"nan_in": "X_eeg"}, "X_eeg contains NaN"),
+        ({}, {"nan_in": "X"}, "NaN"),
+        ({}, {"one_class": True}, "at least 2 classes"),
+        ({"strategy": "kd"}, {}, "Unknown strategy 'kd'"),
+        ({"alpha": 1.5}, {}, "alpha"),
+        ({"temperature": 0}, {}, "temperature"),
+        ({"at_distance": "cos"}, {}, "at_distance"),
+    ],
+)
+def test_bad_input(toy, kwargs, fit_kwargs, match):
+    X_ecg, X_eeg, y, groups = toy
+    X_ecg, X_eeg, y = X_ecg.copy(), X_eeg.copy(), y.copy()
+    if "X_eeg_rows" in fit_kwargs:
+        X_eeg = X_eeg[: fit_kwargs["X_eeg_rows"]]
+    if fit_kwargs.get("nan_in") == "X_eeg":
+        X_eeg[3, 0, 5] = np.nan
+    if fit_kwargs.get("nan_in") == "X":
+        X_ecg[3, 5] = np.nan
+    if fit_kwargs.get("one_class"):
+        y[:] = "W"
+    with pytest.raises(ValueError, match=match):
+        _stager(**kwargs).fit(X_ecg, y, X_eeg=X_eeg, groups=groups)
+
+
+def test_frozen_teacher_with_other_classes_is_refused(toy, fitted_teacher):
+    X_ecg, X_eeg, y, groups = toy
+    y_other = np.where(y == "R", "N", y)  # the teacher knows 3 classes, y has 2
+    with pytest.raises(ValueError, match="frozen teacher was fitted on classes"):
+        _stager(teacher=FrozenEstimator(fitted_teacher)).fit(
+            X_ecg, y_other, X_eeg=X_eeg, groups=groups)
+
+
+def test_attention_transfer_refuses_mlp(toy):
+    X_ecg, X_eeg, y, groups = toy
+    stager = DistilledECGStager(teacher=EEGTeacher(**CONV),
+                                student=ECGStudent(module="mlp", max_epochs=1, verbose=0),
+                                strategy="at+cl", random_state=0)
+    with pytest.raises(ValueError, match="Attention transfer needs convolutional"):
+        stager.fit(X_ecg, y, X_eeg=X_eeg, groups=groups)
+
+
+def test_soft_label_distillation_works_with_mlp_features(toy):
+    X_ecg, X_eeg, y, groups = toy
+    feats = np.stack([X_ecg.std(axis=1), np.abs(X_ecg).mean(axis=1)], axis=1)
+    stager = DistilledECGStager(
+        teacher=EEGTeacher(**CONV),
+        student=ECGStudent(module="mlp", max_epochs=30, lr=1e-2, verbose=0),
+        strategy="sd+cl", random_state=0)
+    stager.fit(feats, y, X_eeg=X_eeg, groups=groups)
+    assert np.mean(stager.predict(feats) == y) > 0.6
+
+
+def test_unfitted_raises(toy):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        _stager().predict(toy[0])
