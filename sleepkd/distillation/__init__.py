@@ -12,5 +12,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "attention_transfer_loss": "._losses",
         "distillation_loss": "._losses",
         "weighted_cross_entropy": "._losses",
+        "feature_group_weights": "._losses",
+        "ClassificationLoss": "._losses",
+        "DistillationLoss": "._losses",
+        "AttentionTransferLoss": "._losses",
+        "STRATEGIES": "._stager",
     },
 )

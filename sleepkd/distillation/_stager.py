@@ -72,7 +72,9 @@ class DistilledECGStager(ClassifierMixin, BaseEstimator):
         Komodakis) or across the batch axis (the paper's code).
     at_layers : "all" or list, default="all"
         Feature maps matched in attention transfer: ``"all"`` for every map both
-        networks name alike, or a list of names or ``(teacher, student)`` pairs.
+        networks name alike, or a list of names or ``(teacher, student)`` pairs. As in
+        the paper, the loss is the mean over layer groups (encoder, bottleneck,
+        decoder, decoder end, dense head) of the mean within each group.
     pretrain_epochs : int or None, default=None
         Epochs of attention-transfer pre-training; ``None``: the student's
         ``max_epochs``.
@@ -341,7 +343,7 @@ class DistilledECGStager(ClassifierMixin, BaseEstimator):
     def _pretrain_attention(self, student_, module, teacher_est, X, X_eeg, y_enc,
                             train_idx, valid_idx, seed):
         """Stage 2: attention-transfer pre-training of the student module."""
-        from sleepkd.distillation._losses import AttentionTransferLoss
+        from sleepkd.distillation._losses import AttentionTransferLoss, feature_group_weights
         from sleepkd.distillation._nets import (
             AttentionTransferNet,
             history_records,
@@ -361,8 +363,12 @@ class DistilledECGStager(ClassifierMixin, BaseEstimator):
         self.at_layers_ = pairs
         logger.info("Stage 2: attention-transfer pre-training on %d feature maps.",
                     len(pairs))
+        # the paper's loss: mean over layer groups (encoder, bottleneck, decoder, ...)
+        # of the mean within each group
+        groups = getattr(teacher_module, "feature_groups", {})
+        weights = feature_group_weights([t for t, _ in pairs], groups)
         criterion = AttentionTransferLoss(distance=self.at_distance,
-                                          normalize=self.at_normalize)
+                                          normalize=self.at_normalize, weights=weights)
         net = student_._train(
             module, {"x": X, "x_teacher": X_eeg}, y_enc, train_idx, valid_idx,
             criterion=criterion, seed=seed, net_class=AttentionTransferNet,
