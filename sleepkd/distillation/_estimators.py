@@ -285,7 +285,18 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
         return np.asarray(logits, dtype=np.float32)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Class probabilities, shape (n_epochs, n_classes), columns as ``classes_``."""
+        """Class probabilities of each epoch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_epochs, n_times) or (n_epochs, n_channels, n_times)
+            Rows shaped like those seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_epochs, n_classes)
+            Columns in the order of ``classes_``.
+        """
         check_is_fitted(self, "net_")
         logits = self._logits(self._validate_X(X, reset=False)).astype(np.float64)
         logits -= logits.max(axis=1, keepdims=True)
@@ -293,7 +304,18 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """Predicted stage of each epoch."""
+        """Predicted stage of each epoch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_epochs, n_times) or (n_epochs, n_channels, n_times)
+            Rows shaped like those seen in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_epochs,)
+            Labels from ``classes_``.
+        """
         proba = self.predict_proba(X)  # checks fitted before classes_ is read
         return self.classes_[np.argmax(proba, axis=1)]
 
@@ -326,8 +348,8 @@ _SHARED_DOC = """
     Parameters
     ----------
     module : str or torch.nn.Module subclass, default={default!r}
-        Network: ``"utime"`` (the paper's U-Time), ``"compact"`` (a U-Time with a
-        tenth of its parameters), ``"context"`` (epochs with neighbouring context),
+        Network: ``"utime"`` (the paper's U-Time), ``"compact"`` (a narrower U-Time
+        with a sixteenth of its parameters), ``"context"`` (epochs with neighbouring context),
         ``"mlp"`` (feature rows), or a module class with the signature
         ``(n_chans, n_outputs, n_times, sfreq, **module_params)``.
     module_params : dict, optional

@@ -379,13 +379,35 @@ class DistilledECGStager(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Class probabilities of the ECG student, columns as ``classes_``."""
+        """Class probabilities from the ECG student (the EEG is not needed).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_epochs, n_times) or (n_epochs, n_channels, n_times)
+            ECG rows shaped like those seen in ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_epochs, n_classes)
+            Columns in the order of ``classes_``.
+        """
         check_is_fitted(self, "student_")
         X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
         return self.student_.predict_proba(X)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """Predicted stage of each ECG epoch (the EEG is not needed)."""
+        """Predicted stage of each ECG epoch (the EEG is not needed).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_epochs, n_times) or (n_epochs, n_channels, n_times)
+            ECG rows shaped like those seen in ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_epochs,)
+            Labels from ``classes_``.
+        """
         proba = self.predict_proba(X)  # checks fitted before classes_ is read
         return self.classes_[np.argmax(proba, axis=1)]
 

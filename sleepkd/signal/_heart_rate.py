@@ -239,7 +239,7 @@ class HeartRateTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        hr : ndarray of shape (n_epochs, n_out_)
+        hr : ndarray of shape (n_epochs, n_out)
         """
         X, computed = self._fit(X)
         if computed is None:
@@ -258,7 +258,7 @@ class HeartRateTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        hr : ndarray of shape (n_epochs, n_out_)
+        hr : ndarray of shape (n_epochs, n_out)
             Heart rate in beats/min, finite.
         """
         check_is_fitted(self, "fill_value_")
