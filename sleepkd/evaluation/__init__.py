@@ -1,0 +1,27 @@
+"""Experiments, figures and saved models.
+
+- :func:`run_experiment`: subject-wise cross-validated comparison of the EEG teacher,
+  the ECG students of every distillation strategy and reference models, returning an
+  :class:`ExperimentResult` (tables, CSV, figures).
+- :func:`plot_confusion_matrices`, :func:`plot_hypnograms`: figures of a result
+  (``pip install "sleepkd[plot]"``).
+- :class:`StagingModel`, :func:`save_model`, :func:`load_model`: a fitted ECG stager
+  with its input contract, ready to stage a new recording.
+"""
+
+from sleepkd.utils._lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "run_experiment": "._runner",
+        "ExperimentResult": "._runner",
+        "subject_folds": "._runner",
+        "data_provenance": "._runner",
+        "plot_confusion_matrices": "._plots",
+        "plot_hypnograms": "._plots",
+        "StagingModel": "._bundle",
+        "save_model": "._bundle",
+        "load_model": "._bundle",
+    },
+)
