@@ -363,3 +363,20 @@ def test_add_context_validation():
         add_context(np.zeros((0, 3)), [], 1)
     with pytest.raises(ValueError, match="onsets of record 'a' must increase"):
         add_context(X, ["a"] * 4, 1, onsets=[0, 30, 40, 90])
+
+
+def test_standardize_per_record_known_answer_and_errors():
+    from sleepkd.datasets import standardize_per_record
+
+    X = np.array([[60.0, 62.0], [70.0, 68.0], [80.0, 90.0], [50.0, 50.0]])
+    out = standardize_per_record(X, ["a", "a", "a", "b"])
+    a = X[:3]
+    np.testing.assert_allclose(out[:3], (a - np.median(a)) / a.std(), rtol=1e-6)
+    np.testing.assert_array_equal(out[3], [0.0, 0.0])  # constant record: centred only
+    # a subject with a higher heart rate gives the same standardised rows
+    np.testing.assert_allclose(standardize_per_record(X[:3] + 15.0, ["a"] * 3), out[:3],
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="rows but records has"):
+        standardize_per_record(X, ["a"])
+    with pytest.raises(ValueError, match="NaN"):
+        standardize_per_record(np.array([[np.nan]]), ["a"])

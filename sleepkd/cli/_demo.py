@@ -83,9 +83,10 @@ def heart_rate_inputs(data, context: int = DEMO_CONTEXT):
 
     ``X_ecg`` becomes the 4-Hz heart rate of each epoch (R-peaks detected in the ECG
     by :class:`~sleepkd.signal.HeartRateTransformer`; epochs without usable beats get
-    60 beats/min, a fixed value so that nothing is learnt from the test subjects)
-    with ``context`` epochs on each side (:func:`~sleepkd.datasets.add_context`,
-    zero padding at record edges and around dropped epochs); the raw ECG moves to
+    60 beats/min, a fixed value so that nothing is learnt from the test subjects),
+    standardised per night (:func:`~sleepkd.datasets.standardize_per_record`), with
+    ``context`` epochs on each side (:func:`~sleepkd.datasets.add_context`, zero
+    padding at record edges and around dropped epochs); the raw ECG moves to
     ``X_ecg_raw``.
 
     Parameters
@@ -106,17 +107,20 @@ def heart_rate_inputs(data, context: int = DEMO_CONTEXT):
     import numpy as np
     from sklearn.utils import Bunch
 
-    from sleepkd.datasets import add_context
+    from sleepkd.datasets import add_context, standardize_per_record
     from sleepkd.signal import HeartRateTransformer
 
     preprocessor = HeartRateTransformer(fs=float(data.fs_ecg), fs_out=HR_FS, fill=60.0)
     heart_rate = preprocessor.fit_transform(data.X_ecg)
     out = Bunch(**data)
     out.X_ecg_raw = data.X_ecg
+    # per night: heart-rate levels differ more between people than between stages
+    heart_rate = standardize_per_record(heart_rate, data.records)
     out.X_ecg = add_context(heart_rate, data.records, context,
                             onsets=data.onsets).astype(np.float32)
     out.DESCR = (f"{data.DESCR}\n\nStudent input: heart rate at {HR_FS:g} Hz from R-peaks "
-                 f"detected in the ECG, {context} epochs of context on each side.")
+                 f"detected in the ECG, standardised per night, {context} epochs of "
+                 "context on each side.")
     return out, preprocessor
 
 
@@ -239,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
     test_subjects = result.folds[0]
     model = StagingModel(
         stager, fs=float(data.fs_ecg), scheme=DEMO_SCHEME, context=config["context"],
-        preprocessor=preprocessor,
+        preprocessor=preprocessor, per_night=True,
         provenance=f"{PROVENANCE_NOTE['synthetic']} (sleepkd demo, seed {args.seed})",
         info={"strategy": "at+sd+cl", "test_subjects": test_subjects,
               "scores": result.scores[result.scores["model"] == "AT+SD+CL"]

@@ -6,6 +6,7 @@
 - :func:`make_semireal_psg`: real beats and hypnograms with synthesised waveforms.
 - :func:`make_epochs`: recordings -> ``X_ecg``, ``X_eeg``, ``y``, ``groups``.
 - :func:`add_context`: stack neighbouring epochs of any per-epoch array.
+- :func:`standardize_per_record`: centre and scale each night on its own statistics.
 - :func:`read_ecg`: a user's ECG file (NumPy, WFDB, EDF) -> signal and rate.
 """
 
@@ -19,6 +20,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "slpdb_path": "._slpdb",
         "make_epochs": "._epochs",
         "add_context": "._epochs",
+        "standardize_per_record": "._epochs",
         "read_ecg": "._io",
         "make_synthetic_psg": "._synthetic",
         "make_semireal_psg": "._semireal",

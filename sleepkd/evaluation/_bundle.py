@@ -61,6 +61,10 @@ class StagingModel:
         Fitted transformer applied to the raw ECG epochs before context is added
         (e.g. :class:`~sleepkd.signal.HeartRateTransformer`); ``None``: the estimator
         takes raw ECG epochs.
+    per_night : bool, default=False
+        Standardise the preprocessed rows on the whole recording's statistics
+        (:func:`sleepkd.datasets.standardize_per_record`) before context is added, as
+        in training.
 
     Examples
     --------
@@ -77,6 +81,7 @@ class StagingModel:
     version: str = field(default_factory=_version)
     info: dict = field(default_factory=dict)
     preprocessor: object = None
+    per_night: bool = False
     format: str = _FORMAT
 
     @property
@@ -145,6 +150,10 @@ class StagingModel:
         if self.preprocessor is not None:
             X = np.asarray(self.preprocessor.transform(X))
         X = X.astype(np.float32)
+        if self.per_night:
+            from sleepkd.datasets import standardize_per_record
+
+            X = standardize_per_record(X, np.zeros(n_epochs, dtype=int))
         if self.context:
             from sleepkd.datasets import add_context
 
