@@ -9,7 +9,7 @@ over ``--n-train`` random epochs (content does not change the cost), for:
 
 and the inference time of each student for one 8-hour night (960 epochs). With
 ``--nights N`` it also times a whole ``DistilledECGStager`` cascade (AT+SD+CL, the
-fast configuration below, ``--max-epochs`` epochs per stage) on N generated 8-hour
+demo's configuration, ``--max-epochs`` epochs per stage) on N generated 8-hour
 nights from ``make_synthetic_psg``.
 
 Run from the repository root::
@@ -147,33 +147,31 @@ def main(argv=None) -> str:
 
 
 def _cascade_on_nights(n_nights: int, max_epochs: int) -> list[str]:
-    """Time a whole AT+SD+CL cascade on generated nights (fast configuration)."""
-    from sleepkd.datasets import add_context, make_synthetic_psg
-    from sleepkd.signal import HeartRateTransformer
+    """Time a whole AT+SD+CL cascade on generated nights (the demo's configuration)."""
+    from sleepkd.cli._demo import DEMO_FS, heart_rate_inputs, network_config
+    from sleepkd.datasets import make_synthetic_psg
 
     start = time.perf_counter()
-    data = make_synthetic_psg(n_subjects=n_nights, hours=8.0, fs_ecg=200.0, fs_eeg=100.0,
-                              scheme="4class", random_state=0)
+    data = make_synthetic_psg(n_subjects=n_nights, hours=8.0, fs_ecg=DEMO_FS,
+                              fs_eeg=DEMO_FS, scheme="4class", random_state=0)
     t_data = time.perf_counter() - start
     start = time.perf_counter()
-    hr = HeartRateTransformer(fs=data.fs_ecg, fs_out=4.0).fit_transform(data.X_ecg)
-    X = add_context(hr, data.records, 4).astype(np.float32)
+    data, _ = heart_rate_inputs(data)
     t_front = time.perf_counter() - start
-    common = dict(max_epochs=max_epochs, patience=None, verbose=0, batch_size=128)
-    stager = DistilledECGStager(
-        teacher=EEGTeacher(module="compact", **common),
-        student=ECGStudent(module="context", module_params={"n_context": 4, "sequence": "tcn"},
-                           **common),
-        strategy="at+sd+cl", random_state=0, verbose=0)
+    config = network_config(max_epochs, quiet=True)
+    stager = DistilledECGStager(teacher=config["teacher"], student=config["student"],
+                                strategy="at+sd+cl", random_state=0, verbose=0,
+                                **config["stager_params"])
     start = time.perf_counter()
-    stager.fit(X, data.y, X_eeg=data.X_eeg, groups=data.groups)
+    stager.fit(data.X_ecg, data.y, X_eeg=data.X_eeg, groups=data.groups)
     t_fit = time.perf_counter() - start
     n = len(data.y)
     return [
         "",
         f"Whole cascade (AT+SD+CL) on {n_nights} generated 8-h nights ({n} epochs), "
-        f"{max_epochs} epochs per stage, teacher compact U-Time on EEG 100 Hz, student "
-        "context net (TCN) on heart rate 4 Hz with +-4 epochs:",
+        f"{max_epochs} epochs per stage (AT pre-training {config['stager_params']['pretrain_epochs']}), "
+        "the demo's networks (narrow compact U-Time teacher on EEG at 50 Hz, context-net "
+        "student on per-night standardised heart rate at 4 Hz with +-4 epochs):",
         "",
         "| step | seconds |",
         "|---|---:|",

@@ -157,5 +157,8 @@ def test_python_dash_m_entry_point():
 def test_full_demo(tmp_path):
     assert main(["demo", "--quiet", "--out", str(tmp_path)]) == 0
     scores = pd.read_csv(tmp_path / "scores.csv")
-    teacher = scores[scores["model"] == "EEG teacher"]["kappa"].iloc[0]
-    assert teacher > 0.4
+    kappa = scores.set_index("model")["kappa"]
+    assert kappa["EEG teacher"] > 0.4
+    # every ECG student learns from heart rate alone: well above chance (kappa 0)
+    for model in ("ECG baseline", "SD+CL", "AT+CL", "AT+SD+CL"):
+        assert kappa[model] > 0.15, (model, kappa[model])

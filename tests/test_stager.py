@@ -151,3 +151,16 @@ def test_unfitted_raises(toy):
 
     with pytest.raises(NotFittedError):
         _stager().predict(toy[0])
+
+
+def test_validation_split_holds_out_whole_subjects():
+    from sleepkd.distillation._splits import train_valid_split
+
+    y = np.arange(100) % 3
+    groups = np.repeat(np.arange(10), 10)
+    train, valid = train_valid_split(y, groups, 0.2, seed=0)
+    assert set(groups[train]).isdisjoint(groups[valid])
+    assert len(np.unique(groups[valid])) == 2 and len(train) + len(valid) == 100
+    train, valid = train_valid_split(y, None, 0.2, seed=0)  # no groups: stratified rows
+    assert len(valid) == 20 and sorted(np.bincount(y[valid])) == [6, 7, 7]
+    assert train_valid_split(y, groups, None, seed=0)[1] is None
