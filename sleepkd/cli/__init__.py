@@ -40,6 +40,25 @@ class _TqdmHandler(logging.Handler):
             self.handleError(record)
 
 
+#: Loggers whose settings the CLI changes (and restores when ``main`` returns).
+_CLI_LOGGERS = ("sleepkd", "sleepkd.distillation", "sleepkd.signal", "sleepkd.datasets")
+
+
+def _logging_state() -> list:
+    return [(logging.getLogger(name), logging.getLogger(name).level,
+             logging.getLogger(name).propagate, list(logging.getLogger(name).handlers))
+            for name in _CLI_LOGGERS]
+
+
+def _restore_logging(state: list) -> None:
+    """Undo :func:`configure_logging`, so that calling ``main`` from Python (a notebook,
+    a test) leaves the caller's logging as it was."""
+    for logger, level, propagate, handlers in state:
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.handlers[:] = handlers
+
+
 def configure_logging(quiet: bool = False, debug: bool = False) -> None:
     """Log sleepkd's messages to stderr: warnings only with ``quiet``, progress
     otherwise, everything with ``debug``. Called by the CLI only."""
@@ -98,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    logging_state = _logging_state()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -122,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = " ".join(str(exc).split()) or type(exc).__name__
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        _restore_logging(logging_state)
 
 
 __all__ = ["main", "build_parser", "configure_logging"]
