@@ -203,6 +203,8 @@ class StagingModel:
         """One paragraph: what the model expects and what it was trained on."""
         prep = ("" if self.preprocessor is None
                 else f", through {type(self.preprocessor).__name__}")
+        if self.per_night:
+            prep += ", standardised per night"
         return (f"sleepkd {self.version} staging model ({type(self.estimator).__name__}); "
                 f"{self.scheme} stages {', '.join(map(str, self.classes_))}; ECG at "
                 f"{self.fs:g} Hz in {self.epoch_length:g}-s epochs, context "
