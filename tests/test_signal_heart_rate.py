@@ -129,3 +129,17 @@ def test_transform_checks_row_length():
 def test_invalid_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         HeartRateTransformer(**params).fit(np.zeros((2, 7680)))
+
+
+@pytest.mark.parametrize("fill, allow_none, ok", [
+    ("median", False, True), (72.0, False, True), (None, True, True), (None, False, False),
+    ("mean", True, False), (np.inf, True, False), (True, True, False),
+])
+def test_check_fill_shared_by_hr_and_hrv(fill, allow_none, ok):
+    from sleepkd.signal._beats import check_fill
+
+    if ok:
+        check_fill(fill, allow_none=allow_none)
+    else:
+        with pytest.raises(ValueError, match="fill must be"):
+            check_fill(fill, allow_none=allow_none)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import numbers
 import threading
 from typing import NamedTuple
 
@@ -286,6 +287,15 @@ def _drop_close(peaks: np.ndarray, min_gap: int) -> np.ndarray:
 
 #: Lowest sampling rate accepted for R-peak detection (a QRS lasts about 100 ms).
 MIN_DETECT_FS = 50.0
+
+
+def check_fill(fill, *, allow_none: bool) -> None:
+    """Validate a transformer's ``fill``: ``"median"``, a finite number (or ``None``)."""
+    allowed = "None, 'median' or a finite number" if allow_none else "'median' or a finite number"
+    if fill is None and allow_none or fill == "median":
+        return
+    if isinstance(fill, (str, bool)) or not isinstance(fill, numbers.Real) or not np.isfinite(fill):
+        raise ValueError(f"fill must be {allowed}, got {fill!r}.")
 
 
 def check_detection_params(fs, method, min_template_corr, min_hr=30.0, max_hr=200.0) -> float:

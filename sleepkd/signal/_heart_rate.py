@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sleepkd.signal._beats import (
+    check_fill,
     DEFAULT_MIN_TEMPLATE_CORR,
     check_detection_params,
     check_epoch_length,
@@ -156,15 +156,7 @@ class HeartRateTransformer(TransformerMixin, BaseEstimator):
     def _check_params(self) -> float:
         fs = check_detection_params(self.fs, self.method, self.min_template_corr, self.min_hr, self.max_hr)
         check_sampling_rate(self.fs_out, name="fs_out")
-        if isinstance(self.fill, str):
-            if self.fill != "median":
-                raise ValueError(f"fill must be 'median' or a number, got {self.fill!r}.")
-        elif (
-            isinstance(self.fill, bool)
-            or not isinstance(self.fill, numbers.Real)
-            or not np.isfinite(self.fill)
-        ):
-            raise ValueError(f"fill must be 'median' or a finite number, got {self.fill!r}.")
+        check_fill(self.fill, allow_none=False)
         return fs
 
     def _heart_rate(self, X: np.ndarray, fs: float) -> tuple[np.ndarray, dict]:

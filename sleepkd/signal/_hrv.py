@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import numbers
 import warnings
 
 import numpy as np
@@ -13,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sleepkd.signal._beats import (
+    check_fill,
     DEFAULT_MIN_TEMPLATE_CORR,
     check_detection_params,
     check_epoch_length,
@@ -283,13 +283,7 @@ class HRVFeatures(TransformerMixin, BaseEstimator):
 
     def _check_params(self) -> float:
         fs = check_detection_params(self.fs, self.method, self.min_template_corr, self.min_hr, self.max_hr)
-        if isinstance(self.fill, str):
-            if self.fill != "median":
-                raise ValueError(f"fill must be None, 'median' or a number, got {self.fill!r}.")
-        elif self.fill is not None and (
-            isinstance(self.fill, bool) or not isinstance(self.fill, numbers.Real) or not np.isfinite(self.fill)
-        ):
-            raise ValueError(f"fill must be None, 'median' or a finite number, got {self.fill!r}.")
+        check_fill(self.fill, allow_none=True)
         return fs
 
     def _features(self, X: np.ndarray, fs: float) -> np.ndarray:
