@@ -133,6 +133,7 @@ def test_attention_transfer_refuses_mlp(toy):
                                 strategy="at+cl", random_state=0)
     with pytest.raises(ValueError, match="Attention transfer needs convolutional"):
         stager.fit(X_ecg, y, X_eeg=X_eeg, groups=groups)
+    assert not hasattr(stager, "teacher_")  # refused before the teacher was trained
 
 
 def test_soft_label_distillation_works_with_mlp_features(toy):

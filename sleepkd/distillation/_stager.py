@@ -17,7 +17,6 @@ from sleepkd.distillation._estimators import (
     EEGTeacher,
     _check_groups,
     _seed_from,
-    as_3d,
 )
 from sleepkd.distillation._splits import train_valid_split
 from sleepkd.utils._validation import check_signal_array
@@ -241,9 +240,11 @@ class DistilledECGStager(ClassifierMixin, BaseEstimator):
         train_idx, valid_idx = train_valid_split(
             y_enc, groups, self.validation_fraction, int(split_seed))
         student_._check_params()
-        student_._validate_X(X, reset=True)
-        X3 = as_3d(X)
+        X3 = student_._validate_X(X, reset=True)
         self.history_ = {}
+        module = student_._build_module(X3.shape[1], X3.shape[2], int(student_seed))
+        if "at" in strategy.split("+"):
+            _check_supports_attention(module, "student")  # before the teacher trains
 
         self.teacher_ = None
         teacher_est = None
@@ -252,7 +253,6 @@ class DistilledECGStager(ClassifierMixin, BaseEstimator):
                 X_eeg, y_enc, train_idx, valid_idx, int(teacher_seed))
             X_eeg3 = teacher_est._validate_X(X_eeg, reset=False)
 
-        module = student_._build_module(X3.shape[1], X3.shape[2], int(student_seed))
         if "at" in strategy.split("+"):
             module = self._pretrain_attention(
                 student_, module, teacher_est, X3, X_eeg3, y_enc, train_idx, valid_idx,
@@ -351,13 +351,7 @@ class DistilledECGStager(ClassifierMixin, BaseEstimator):
         )
 
         teacher_module = teacher_est.module_
-        for role, net in (("teacher", teacher_module), ("student", module)):
-            if not getattr(net, "supports_attention", False):
-                raise ValueError(
-                    f"Attention transfer needs convolutional feature maps with a time "
-                    f"axis, but the {role} network {type(net).__name__} has none; use "
-                    f"strategy='sd+cl' for feature-row (MLP) models."
-                )
+        _check_supports_attention(teacher_module, "teacher")
         pairs = layer_pairs_for(teacher_module.feature_names, module.feature_names,
                                 self.at_layers)
         self.at_layers_ = pairs
@@ -416,3 +410,13 @@ class DistilledECGStager(ClassifierMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _check_supports_attention(network, role: str) -> None:
+    """Attention transfer needs feature maps with a time axis (not an MLP's)."""
+    if not getattr(network, "supports_attention", False):
+        raise ValueError(
+            f"Attention transfer needs convolutional feature maps with a time axis, but "
+            f"the {role} network {type(network).__name__} has none; use strategy='sd+cl' "
+            "for feature-row (MLP) models."
+        )
