@@ -365,6 +365,6 @@ def test_channel_on_npy_is_an_error(tmp_path):
 
 def test_logs_what_was_read(tmp_path, caplog):
     np.save(tmp_path / "x.npy", _ecg())
-    with caplog.at_level(logging.INFO, logger="sleepkd.datasets._io"):
+    with caplog.at_level(logging.INFO, logger="sleepkd.io._ecg_files"):
         read_ecg(tmp_path / "x.npy", fs=FS)
     assert "Read 1000 samples at 250 Hz" in caplog.text

@@ -175,7 +175,7 @@ def test_no_waveforms_without_dat(slpdb, slpdb_dir, caplog):
         assert rec.fs_ecg is None and rec.fs_eeg is None
         assert rec.source == "real (PhysioNet slpdb)"
         assert rec.info["has_waveforms"] is False
-    with caplog.at_level(logging.INFO, logger="sleepkd.datasets._slpdb"):
+    with caplog.at_level(logging.INFO, logger="sleepkd.io._slpdb"):
         load_slpdb(slpdb_dir, records="slp04")
     assert "waveforms are not available" in caplog.text and "slp04" in caplog.text
 
@@ -265,7 +265,7 @@ def test_gap_between_stage_annotations_reported(tmp_path, caplog):
     # the third annotation comes 60 s after the second: one epoch is missing
     _write_fake_record(tmp_path, stages=["W", "2", "R"], with_signals=False,
                        stage_samples=[1, EPOCH, 3 * EPOCH])
-    with caplog.at_level(logging.WARNING, logger="sleepkd.datasets._slpdb"):
+    with caplog.at_level(logging.WARNING, logger="sleepkd.io._slpdb"):
         (rec,) = load_slpdb(tmp_path)
     assert rec.info["epoch_gaps"] == [(1, 60.0)]
     assert "not 30 s after the previous one" in caplog.text and "fake01.st" in caplog.text

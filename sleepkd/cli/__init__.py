@@ -41,7 +41,8 @@ class _TqdmHandler(logging.Handler):
 
 
 #: Loggers whose settings the CLI changes (and restores when ``main`` returns).
-_CLI_LOGGERS = ("sleepkd", "sleepkd.distillation", "sleepkd.signal", "sleepkd.datasets")
+_CLI_LOGGERS = ("sleepkd", "sleepkd.distillation", "sleepkd.signal", "sleepkd.datasets",
+                "sleepkd.io")
 
 
 def _logging_state() -> list:
@@ -76,7 +77,8 @@ def configure_logging(quiet: bool = False, debug: bool = False) -> None:
     if not debug:
         # per-model progress of the runner and the CLI's own steps; the estimators'
         # stage messages only at --debug
-        for name in ("sleepkd.distillation", "sleepkd.signal", "sleepkd.datasets"):
+        for name in ("sleepkd.distillation", "sleepkd.signal", "sleepkd.datasets",
+                     "sleepkd.io"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sleepkd.evaluation._provenance import PROVENANCE_NOTE
 from sleepkd.stages import SCHEMES
 
 #: Models drawn in the hypnogram figure, top to bottom after the expert.
@@ -42,8 +43,6 @@ def close_figure(fig) -> None:
 
 
 def _provenance_note(result) -> str:
-    from sleepkd.evaluation._runner import PROVENANCE_NOTE
-
     provenance = getattr(result, "provenance", "unstated")
     return PROVENANCE_NOTE.get(provenance, provenance)
 

@@ -19,6 +19,7 @@ from typing import Iterable
 
 import numpy as np
 
+from sleepkd.datasets._data import slpdb_path
 from sleepkd.datasets._recording import EPOCH_SECONDS, Recording
 from sleepkd.stages import to_scheme
 
@@ -53,24 +54,6 @@ _BEAT_SYMBOLS = frozenset("NLRBAaJSVrFejnE/fQ?")
 _VOLTS = {"v": 1.0, "mv": 1e-3, "uv": 1e-6, "µv": 1e-6, "μv": 1e-6, "nv": 1e-9}
 
 _INSTALL_HINT = 'pip install "sleepkd[wfdb]"'
-
-
-def slpdb_path() -> Path:
-    """Folder of the slpdb annotation files shipped inside sleepkd.
-
-    Returns
-    -------
-    path : pathlib.Path
-        Folder holding ``REC.hea``, ``REC.ecg`` and ``REC.st`` for the 14 shipped
-        records (see ``sleepkd/datasets/data/README.md`` for licence and citation).
-
-    Examples
-    --------
-    >>> from sleepkd.datasets import slpdb_path
-    >>> sorted(p.name for p in slpdb_path().glob("slp01a.*"))
-    ['slp01a.ecg', 'slp01a.hea', 'slp01a.st']
-    """
-    return Path(__file__).resolve().parent / "data" / "slpdb"
 
 
 def load_slpdb(
