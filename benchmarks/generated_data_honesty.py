@@ -12,10 +12,18 @@ Measures, with scikit-learn only:
     the exact beat times (an upper bound for an ECG stager: no detection errors). On
     synthetic beats and on the REAL slpdb beats (the reference a generator should not
     beat by much).
-(c) Generation time of 1 and of 20 nights of 8 h (ECG 200 Hz, EEG 100 Hz), including
-    make_epochs.
+(c) Per physiology mode (``"shared"``: a latent state drives EEG and ECG and the labels
+    are a noisy scorer's reading of the latent stage; ``"labels"``: EEG and ECG drawn
+    from the labels): the scorer's agreement with the latent stage (kappa, and how much
+    more often it disagrees on transition epochs), the EEG classifier's kappa against
+    the latent stage, and whether the EEG carries heart information beyond the label:
+    within-(subject, label) Pearson correlations between the epoch's mean heart rate
+    (exact beats) and (i) the EEG arousal feature log 8-30 Hz power (all sleep epochs),
+    (ii) the EEG depth feature log 0.5-2 Hz power (N2 + N3 epochs).
+(d) Generation time of 1 and of 20 nights of 8 h (ECG 200 Hz, EEG 100 Hz), including
+    make_epochs, per physiology mode.
 
-Writes ``benchmarks/results/generated_data.md``. Run from the repository root::
+Writes ``benchmarks/results/generated_data_honesty.md``. Run from the repository root::
 
     python benchmarks/generated_data_honesty.py            # full (about 10 minutes)
     python benchmarks/generated_data_honesty.py --quick    # smoke run (about 1 minute)
@@ -123,16 +131,79 @@ def hrv_dataset(recordings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.vstack(X), np.concatenate(y), np.concatenate(g)
 
 
+def epoch_heart_rate(data) -> np.ndarray:
+    """Mean heart rate (bpm, exact beats) of each row's 30-s epoch."""
+    out = np.full(len(data.y), np.nan)
+    for rec in data.recordings:
+        rows = np.flatnonzero(data.records == rec.name)
+        beats = np.asarray(rec.beat_times)
+        rr, t = np.diff(beats), beats[1:]
+        ok = (rr > 0.3) & (rr < 2.0)
+        rr, t = rr[ok], t[ok]
+        a = np.searchsorted(t, data.onsets[rows])
+        b = np.searchsorted(t, data.onsets[rows] + data.epoch_length)
+        csum = np.concatenate([[0.0], np.cumsum(rr)])
+        n = b - a
+        out[rows] = np.where(n > 3, 60.0 * n / np.maximum(csum[b] - csum[a], 1e-9), np.nan)
+    return out
+
+
+def within_correlation(x: np.ndarray, y: np.ndarray, strata: np.ndarray) -> float:
+    """Pearson correlation of x and y after removing each stratum's mean and sd."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y, strata = x[ok], y[ok], strata[ok]
+    zx, zy = np.zeros(len(x)), np.zeros(len(y))
+    for s in np.unique(strata):
+        m = strata == s
+        if m.sum() < 10:
+            continue
+        zx[m] = (x[m] - x[m].mean()) / (x[m].std() + 1e-12)
+        zy[m] = (y[m] - y[m].mean()) / (y[m].std() + 1e-12)
+    keep = (zx != 0) | (zy != 0)
+    return float(np.corrcoef(zx[keep], zy[keep])[0, 1])
+
+
+def transition_epochs(data, stages: np.ndarray) -> np.ndarray:
+    """Rows whose stage (``stages``, aligned with rows) differs from a neighbour's."""
+    out = np.zeros(len(stages), bool)
+    for name in np.unique(data.records):
+        rows = np.flatnonzero(data.records == name)
+        s = stages[rows]
+        change = s[1:] != s[:-1]
+        out[rows[1:]] |= change
+        out[rows[:-1]] |= change
+    return out
+
+
 def evaluate(data) -> dict:
-    """EEG and HRV kappas (5-class and 4-class) of one generated data set."""
+    """EEG and HRV kappas, scorer agreement and EEG-heart coupling of one data set."""
     X_eeg = eeg_band_features(data.X_eeg, data.fs_eeg)
     X_hrv, y_hrv, g_hrv = hrv_dataset(data.recordings)
     y4, y4_hrv = to_scheme(data.y, "4class"), to_scheme(y_hrv, "4class")
+    latent = np.asarray(data.latent_stages)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))
+    pred = cross_val_predict(model, X_eeg, data.y, groups=data.groups,
+                             cv=GroupKFold(min(5, len(np.unique(data.groups)))))
+    hr = epoch_heart_rate(data)
+    f, p = welch(data.X_eeg[:, 0, :], data.fs_eeg, nperseg=int(2 * data.fs_eeg), axis=-1)
+    arousal_feature = np.log(p[:, (f >= 8) & (f < 30)].sum(1) + 1e-12)
+    depth_feature = np.log(p[:, (f >= 0.5) & (f < 2)].sum(1) + 1e-12)
+    strata = np.char.add(np.asarray(data.groups, str), np.asarray(data.y, str))
+    sleep = np.asarray(data.y) != "W"
+    nrem = np.isin(data.y, ["N2", "N3"])
+    trans = transition_epochs(data, latent)
+    disagree = np.asarray(data.y) != latent
     return {
-        "eeg5": cv_kappa(X_eeg, data.y, data.groups),
+        "eeg5": float(cohen_kappa_score(data.y, pred)),
+        "eeg5_latent": float(cohen_kappa_score(latent, pred)),
         "eeg4": cv_kappa(X_eeg, y4, data.groups),
         "hrv5": cv_kappa(X_hrv, y_hrv, g_hrv),
         "hrv4": cv_kappa(X_hrv, y4_hrv, g_hrv),
+        "scorer": float(cohen_kappa_score(latent, data.y)),
+        "disagree_transition": float(disagree[trans].mean()) if trans.any() else 0.0,
+        "disagree_other": float(disagree[~trans].mean()),
+        "r_arousal_hr": within_correlation(arousal_feature[sleep], hr[sleep], strata[sleep]),
+        "r_delta_hr": within_correlation(depth_feature[nrem], hr[nrem], strata[nrem]),
         "n_epochs": len(data.y),
         "n_subjects": len(np.unique(data.groups)),
     }
@@ -146,6 +217,9 @@ def fmt(values: list[float]) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=1):.3f} {spread}"
 
 
+MODES = ("shared", "labels", "independent")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=12)
@@ -155,100 +229,174 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="6 subjects x 2 h, one seed, timing of 1 and 3 nights")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
-                                             "generated_data.md"))
+                                             "generated_data_honesty.md"))
     args = parser.parse_args(argv)
     if args.quick:
         args.subjects, args.hours, args.seeds, args.timing_nights = 6, 2.0, [0], 3
     command = "python benchmarks/generated_data_honesty.py " + " ".join(
         argv if argv is not None else sys.argv[1:])
 
-    synthetic = []
-    for seed in args.seeds:
-        data = make_synthetic_psg(args.subjects, args.hours, random_state=seed,
-                                  return_recordings=True)
-        synthetic.append(evaluate(data))
-        print(f"synthetic seed {seed}: {synthetic[-1]}", flush=True)
-        del data
-
-    semireal = []
-    for seed in args.seeds:
-        data = make_semireal_psg(random_state=seed, return_recordings=True)
-        semireal.append(evaluate(data))
-        print(f"semi-real seed {seed}: {semireal[-1]}", flush=True)
-        del data
+    results = {}
+    for mode in MODES:
+        results["synthetic", mode] = []
+        for seed in args.seeds:
+            data = make_synthetic_psg(args.subjects, args.hours, random_state=seed,
+                                      physiology=mode, return_recordings=True)
+            results["synthetic", mode].append(evaluate(data))
+            print(f"synthetic {mode} seed {seed}: {results['synthetic', mode][-1]}",
+                  flush=True)
+            del data
+    for mode in MODES:
+        results["semi-real", mode] = []
+        for seed in args.seeds:
+            data = make_semireal_psg(random_state=seed, physiology=mode,
+                                     return_recordings=True)
+            results["semi-real", mode].append(evaluate(data))
+            print(f"semi-real {mode} seed {seed}: {results['semi-real', mode][-1]}",
+                  flush=True)
+            del data
 
     timings = {}
-    for n in (1, args.timing_nights):
+    for mode in MODES:
+        for n in (1, args.timing_nights):
+            start = time.perf_counter()
+            data = make_synthetic_psg(n, 8.0, random_state=100 + n, physiology=mode)
+            timings[mode, n] = time.perf_counter() - start
+            print(f"{mode}: {n} night(s) of 8 h: {timings[mode, n]:.1f} s", flush=True)
+            del data
+    from sleepkd.datasets import load_slpdb
+
+    recs = load_slpdb()
+    for mode in MODES:
         start = time.perf_counter()
-        data = make_synthetic_psg(n, 8.0, random_state=100 + n)
-        timings[n] = time.perf_counter() - start
-        print(f"{n} night(s) of 8 h: {timings[n]:.1f} s", flush=True)
-        del data
+        make_semireal_psg(recs, random_state=0, physiology=mode)
+        timings[mode, "semi-real"] = time.perf_counter() - start
+        print(f"{mode}: 14 semi-real records: {timings[mode, 'semi-real']:.1f} s",
+              flush=True)
 
     # Parts of one 8-h night (median of 3 runs), ECG at 256 Hz as in the spec.
     from sleepkd.datasets._ecg_synth import simulate_beat_times, synthesize_ecg
     from sleepkd.datasets._eeg_synth import synthesize_eeg
     from sleepkd.datasets._hypnogram import make_hypnogram
+    from sleepkd.datasets._latent import make_latent_night
 
-    hyp = make_hypnogram(8.0, random_state=0)
-    duration = len(hyp.stages) * 30.0
-    parts = {"hypnogram": [], "beat times (IPFM)": [], "ECG waveform, 256 Hz": [],
-             "EEG, 100 Hz": []}
+    parts = {"hypnogram": [], "latent state + scorer": [], "beat times (IPFM)": [],
+             "ECG waveform, 256 Hz": [], "EEG, 100 Hz": []}
     for run in range(3):
         start = time.perf_counter()
         hyp = make_hypnogram(8.0, random_state=run)
         parts["hypnogram"].append(time.perf_counter() - start)
+        duration = len(hyp.stages) * 30.0
         start = time.perf_counter()
-        beats = simulate_beat_times(hyp.stages, random_state=run)
+        latent = make_latent_night(hyp.stages, arousals_per_hour=10.0, random_state=run)
+        parts["latent state + scorer"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        beats = simulate_beat_times(hyp.stages, latent=latent, random_state=run)
         parts["beat times (IPFM)"].append(time.perf_counter() - start)
         start = time.perf_counter()
         synthesize_ecg(beats.times, 256.0, duration, beat_types=beats.types,
                        respiration=(beats.grid_times, beats.respiration), random_state=run)
         parts["ECG waveform, 256 Hz"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        synthesize_eeg(hyp.stages, 100.0, duration, random_state=run)
+        synthesize_eeg(hyp.stages, 100.0, duration, latent=latent, random_state=run)
         parts["EEG, 100 Hz"].append(time.perf_counter() - start)
     parts = {k: float(np.median(v)) for k, v in parts.items()}
-    print(f"parts of one 8-h night: {parts}", flush=True)
+    print(f"parts of one 8-h night (shared): {parts}", flush=True)
 
-    def column(results, key):
-        return fmt([r[key] for r in results])
+    def column(key, kind, mode):
+        return fmt([r[key] for r in results[kind, mode]])
 
+    def first(key, kind):
+        return results[kind, MODES[0]][0][key]
+
+    kinds = {"synthetic": f"synthetic ({args.subjects} × {args.hours:g} h)",
+             "semi-real": "semi-real (14 slpdb records)"}
     lines = [
         "# Honesty of the generated paired EEG + ECG data",
         "",
         f"Command: `{command.strip()}`  ",
         f"Machine: {platform.processor() or platform.machine()}, Python "
-        f"{platform.python_version()}, seeds {args.seeds}.",
+        f"{platform.python_version()}, seeds {args.seeds}; synthetic: "
+        f"{first('n_subjects', 'synthetic')} subjects, {first('n_epochs', 'synthetic')} "
+        f"epochs per seed; semi-real: {first('n_subjects', 'semi-real')} subjects, "
+        f"{first('n_epochs', 'semi-real')} epochs.",
+        "",
+        "`physiology=\"shared\"`: a latent night state drives EEG and ECG and the labels "
+        "are a noisy scorer's reading of the latent stage (semi-real: EEG arousals, "
+        "slow-wave depth and REM phasic bursts derived from the real beats; labels real). "
+        "`physiology=\"labels\"`: EEG and ECG drawn from the labels, sharing the timing of "
+        "brief arousals (the earlier model). `physiology=\"independent\"`: as labels, "
+        "with the EEG's arousals apart from the heart's (the labels are the only link).",
+        "",
+        "## Stage information",
         "",
         "Cohen's kappa of pooled subject-wise 5-fold GroupKFold predictions "
-        "(StandardScaler + LogisticRegression). EEG: band-power features of the 30-s "
-        "epoch. HRV: features of exact beat times over 2-min windows, +-2 epochs of "
-        "context, z-scored per night. Mean ± sd (min-max) over seeds.",
+        "(StandardScaler + LogisticRegression) against the labels `y`. EEG: band-power "
+        "features of the 30-s epoch. HRV: features of exact beat times over 2-min "
+        "windows, +-2 epochs of context, z-scored per night. Mean ± sd (min-max) over "
+        "seeds.",
         "",
-        "| data | subjects | epochs | EEG kappa 5-class | EEG kappa 4-class "
+        "| data | physiology | EEG kappa 5-class | EEG kappa 4-class "
         "| HRV kappa 5-class | HRV kappa 4-class |",
-        "|---|---|---|---|---|---|---|",
-        f"| synthetic ({args.hours:g} h nights) | {synthetic[0]['n_subjects']} "
-        f"| {synthetic[0]['n_epochs']} | {column(synthetic, 'eeg5')} "
-        f"| {column(synthetic, 'eeg4')} | {column(synthetic, 'hrv5')} "
-        f"| {column(synthetic, 'hrv4')} |",
-        f"| semi-real (slpdb beats and stages) | {semireal[0]['n_subjects']} "
-        f"| {semireal[0]['n_epochs']} | {column(semireal, 'eeg5')} "
-        f"| {column(semireal, 'eeg4')} | {column(semireal, 'hrv5')} "
-        f"| {column(semireal, 'hrv4')} |",
-        "",
-        "Semi-real HRV uses the real slpdb beats (hence the same value for every seed): "
-        "it is the reference for how much stage information real heartbeats carry with "
-        "these features (sleep-apnea patients, R&K scoring, little REM and N3 in some "
-        "records). Semi-real EEG follows the real, fragmented hypnograms (about 19 % "
-        "N1, little REM), which lowers the 5-class kappa.",
-        "",
-        "| generation (make_synthetic_psg, 8-h nights, ECG 200 Hz, EEG 100 Hz) | seconds |",
-        "|---|---|",
+        "|---|---|---|---|---|---|",
     ]
-    lines += [f"| {n} night(s) | {t:.1f} |" for n, t in timings.items()]
-    lines += ["", "| part of one 8-h night (median of 3) | seconds |", "|---|---|"]
+    for kind, label in kinds.items():
+        for mode in MODES:
+            lines.append(
+                f"| {label} | {mode} | {column('eeg5', kind, mode)} "
+                f"| {column('eeg4', kind, mode)} | {column('hrv5', kind, mode)} "
+                f"| {column('hrv4', kind, mode)} |")
+    lines += [
+        "",
+        "Semi-real HRV uses the real slpdb beats (hence the same value for every seed "
+        "and mode): the reference for how much stage information real heartbeats carry "
+        "with these features (sleep-apnea patients, R&K scoring, little REM and N3 in "
+        "some records).",
+        "",
+        "## Scorer and shared physiology",
+        "",
+        "Scorer kappa: agreement of the labels with the latent stage (5 classes). "
+        "Disagreement rate on transition epochs (latent stage differs from a "
+        "neighbour's) and on the others. EEG kappa vs latent: the EEG classifier above "
+        "(trained on the labels) scored against the latent stage. EEG-heart coupling "
+        "beyond the label: Pearson r, within (subject, label), between the epoch's "
+        "mean heart rate and log 8-30 Hz EEG power (arousal feature, sleep epochs) or "
+        "log 0.5-2 Hz power (depth feature, N2 + N3 epochs); it is what a teacher that "
+        "sees the EEG can pass on to a heart-based student and a label cannot.",
+        "",
+        "| data | physiology | scorer kappa vs latent | disagreement: transition / "
+        "other epochs | EEG kappa vs latent | r(arousal feature, HR) "
+        "| r(delta power, HR) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, label in kinds.items():
+        for mode in MODES:
+            rs = results[kind, mode]
+            dis = (f"{np.mean([r['disagree_transition'] for r in rs]):.3f} / "
+                   f"{np.mean([r['disagree_other'] for r in rs]):.3f}")
+            lines.append(
+                f"| {label} | {mode} | {column('scorer', kind, mode)} | {dis} "
+                f"| {column('eeg5_latent', kind, mode)} "
+                f"| {column('r_arousal_hr', kind, mode)} "
+                f"| {column('r_delta_hr', kind, mode)} |")
+    lines += [
+        "",
+        "Semi-real labels are the real expert labels, so their scorer kappa is 1 by "
+        "definition (no scorer model); the real inter-scorer agreement of slpdb is "
+        "unknown.",
+        "",
+        "## Generation time",
+        "",
+        "| generation (8-h nights, ECG 200 Hz, EEG 100 Hz, with make_epochs) "
+        "| physiology | seconds |",
+        "|---|---|---|",
+    ]
+    for (mode, n), t in timings.items():
+        what = "14 semi-real slpdb records" if n == "semi-real" else \
+            f"make_synthetic_psg, {n} night(s)"
+        lines.append(f"| {what} | {mode} | {t:.1f} |")
+    lines += ["", "| part of one 8-h night, shared (median of 3) | seconds |",
+              "|---|---|"]
     lines += [f"| {name} | {t:.2f} |" for name, t in parts.items()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -188,6 +188,7 @@ def simulate_heart_rate(
     arousal_onsets: np.ndarray | None = None,
     epoch_length: float = EPOCH_SECONDS,
     params: dict | None = None,
+    latent=None,
     random_state: np.random.Generator | int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Instantaneous heart rate and respiration of a night with the given stages.
@@ -206,6 +207,12 @@ def simulate_heart_rate(
         Epoch duration in seconds.
     params : dict, optional
         Output of :func:`draw_cardiac_params` (drawn when omitted).
+    latent : LatentNight, optional
+        Shared latent physiology (:mod:`sleepkd.datasets._latent`). When given, the
+        heart rate also follows it: the slow-wave / vagal deviation ``swa`` lowers the
+        rate and strengthens the RSA in NREM, every latent arousal gives a surge
+        proportional to its intensity after its ``surge_latency``, and REM phasic
+        bursts add heart-rate irregularity. ``arousal_onsets`` is then ignored.
     random_state : Generator, int or None
         Source of randomness.
 
@@ -254,13 +261,33 @@ def simulate_heart_rate(
     wake = np.isin(stages, ["W", "?"])
     woke = wake[1:] & ~wake[:-1]
     wake_onsets = epoch_onsets[1:][woke] + rng.uniform(0, 10, woke.sum())
-    ar = np.zeros(0) if arousal_onsets is None else np.asarray(arousal_onsets, float)
-    onsets = np.concatenate([ar, wake_onsets])
-    amps = params["arousal_surge_bpm"] * rng.lognormal(0.0, 0.35, len(onsets))
-    amps[len(ar):] *= 1.5
-    surges = _surge_train(t, onsets, amps, fs)
+    if latent is None:
+        ar = np.zeros(0) if arousal_onsets is None else np.asarray(arousal_onsets, float)
+        onsets = np.concatenate([ar, wake_onsets])
+        amps = params["arousal_surge_bpm"] * rng.lognormal(0.0, 0.35, len(onsets))
+        amps[len(ar):] *= 1.5
+        surges = _surge_train(t, onsets, amps, fs)
+        shared = 0.0
+    else:
+        # Shared physiology: the surge size follows the arousal's (EEG) intensity.
+        ar = latent.arousal_onsets + latent.surge_latency
+        onsets = np.concatenate([ar, wake_onsets])
+        amps = params["arousal_surge_bpm"] * rng.lognormal(0.0, 0.35, len(onsets))
+        amps[:len(ar)] = (params["arousal_surge_bpm"] * latent.arousal_intensity
+                          * rng.lognormal(0.0, 0.15, len(ar)))
+        amps[len(ar):] *= 1.5
+        surges = _surge_train(t, onsets, amps, fs)
+        swa = latent.swa_at(t)
+        phasic = latent.phasic_at(t)
+        gain = params.setdefault("swa_hr_bpm", 2.0)
+        # Deeper slow-wave sleep: slower heart and stronger RSA (vagal tone).
+        level = level - gain * swa
+        rsa = rsa * np.exp(0.25 * swa)
+        # Phasic REM: heart-rate irregularity and a slight acceleration.
+        irregular = bandlimited_noise(n, fs, 0.05, 0.5, rng)
+        shared = phasic * (params.setdefault("phasic_bpm", 3.0) * irregular + 1.5)
 
-    hr = np.clip(level + rsa + lf + vlf + surges, 35.0, 170.0)
+    hr = np.clip(level + rsa + lf + vlf + surges + shared, 35.0, 170.0)
     return t, hr, resp, params
 
 
@@ -327,13 +354,14 @@ def simulate_beat_times(
     arousal_onsets: np.ndarray | None = None,
     epoch_length: float = EPOCH_SECONDS,
     params: dict | None = None,
+    latent=None,
     random_state: np.random.Generator | int | None = None,
 ) -> BeatTrain:
     """Beat times of a night with the given stages (IPFM on a simulated heart rate).
 
     Parameters
     ----------
-    stages, epoch_onsets, duration, arousal_onsets, epoch_length, params
+    stages, epoch_onsets, duration, arousal_onsets, epoch_length, params, latent
         See :func:`simulate_heart_rate`.
     random_state : Generator, int or None
         Source of randomness.
@@ -353,7 +381,7 @@ def simulate_beat_times(
     rng = np.random.default_rng(random_state)
     t, hr, resp, params = simulate_heart_rate(
         stages, epoch_onsets, duration=duration, arousal_onsets=arousal_onsets,
-        epoch_length=epoch_length, params=params, random_state=rng,
+        epoch_length=epoch_length, params=params, latent=latent, random_state=rng,
     )
     times = ipfm_beat_times(hr, HR_GRID_FS, t0=float(t[0]), phase0=float(rng.random()))
     # Beat-to-beat jitter not captured by the 10-Hz rate model (a few ms).

@@ -58,6 +58,16 @@ _EVENT_RATES = {
     "slow_eye": np.array([0.5, 2.5, 0.2, 0.0, 0.3, 0.0]),
     "movement": np.array([0.3, 0.05, 0.02, 0.0, 0.02, 4.0]),
 }
+# Shared latent physiology (``latent=``): blending width (s) of the stage weights, the
+# independent epoch-to-epoch spreads (smaller: the scorer's noise and the shared
+# slow-wave deviation now carry part of the imperfection), the gain of the slow-wave
+# deviation on log delta amplitude, and the gain of phasic activity on the REM rates of
+# sawtooth waves and rapid eye movements (0.3 + 3 * phasic keeps the mean REM rate).
+_LATENT_BLEND_SIGMA = 8.0
+_LATENT_EPOCH_SPREAD = {"background": 0.15, "alpha": 0.3, "beta": 0.25, "theta": 0.2,
+                        "delta": 0.1}
+_SWA_DELTA_GAIN = 0.2
+_PHASIC_RATE_GAIN = 3.0
 # Event durations drawn per event (s) and the template length (s).
 _TEMPLATE_SECONDS = {"spindle": 2.0, "k_complex": 1.2, "vertex": 0.5, "sawtooth": 3.0,
                      "rapid_eye": 1.5, "slow_eye": 4.0, "movement": 5.0}
@@ -213,6 +223,7 @@ def synthesize_eeg(
     arousal_onsets: np.ndarray | None = None,
     arousal_durations: np.ndarray | None = None,
     params: dict | None = None,
+    latent=None,
     random_state: np.random.Generator | int | None = None,
 ) -> EEGSignal:
     """Synthesise one EEG channel (uV) following a hypnogram.
@@ -234,6 +245,16 @@ def synthesize_eeg(
         Brief arousals (s): bursts of alpha and EMG.
     params : dict, optional
         Output of :func:`draw_eeg_params` (drawn when omitted).
+    latent : LatentNight, optional
+        Shared latent physiology (:mod:`sleepkd.datasets._latent`). When given, the
+        EEG also follows it: the slow-wave deviation ``swa`` scales the delta
+        amplitude in NREM (the independent epoch-to-epoch delta factor shrinks), each
+        latent arousal gives an alpha/beta burst proportional to its intensity
+        (``arousal_onsets`` / ``arousal_durations`` are then ignored), REM phasic
+        bursts concentrate the sawtooth waves and rapid eye movements and raise theta,
+        and stages blend over about +-13 s instead of +-10 s. The independent
+        epoch-to-epoch amplitude factors are smaller, since the scorer's noise now
+        makes part of the imperfection.
     random_state : Generator, int or None
         Source of randomness.
 
@@ -259,15 +280,19 @@ def synthesize_eeg(
     n = int(round(duration * fs))
     grid = np.arange(0.0, duration + 1.0 / ENVELOPE_FS, 1.0 / ENVELOPE_FS)
 
-    # Stage mixing: components blend over about +-10 s around each epoch boundary.
-    weights = stage_weights(stages, epoch_onsets, grid, epoch_length=epoch_length, sigma=6.0)
+    # Stage mixing: components blend over about +-10 s around each epoch boundary
+    # (+-20 s with the shared latent physiology: transitions are gradual).
+    sigma = 6.0 if latent is None else _LATENT_BLEND_SIGMA
+    weights = stage_weights(stages, epoch_onsets, grid, epoch_length=epoch_length,
+                            sigma=sigma)
     # Delta also deepens slowly: N2 next to N3 carries more slow waves than N2 far away.
     deep = stage_weights(stages, epoch_onsets, grid, epoch_length=epoch_length, sigma=60.0)[3]
 
     # Per-epoch factors: eyes open/closed in wake, amplitude variability of every rhythm.
     closed = _eyes_closed(n_epochs, params["eyes_closed"], rng)
+    spreads = dict(_EPOCH_SPREAD if latent is None else _LATENT_EPOCH_SPREAD)
     factors = {name: rng.lognormal(0.0, spread, n_epochs)
-               for name, spread in _EPOCH_SPREAD.items()}
+               for name, spread in spreads.items()}
     is_wake = np.isin(stages, ["W", "?"])
     factors["alpha"] = factors["alpha"] * np.where(is_wake & ~closed, 0.3, 1.0)
     factors["beta"] = factors["beta"] * np.where(is_wake & ~closed, 1.5, 1.0)
@@ -284,8 +309,19 @@ def synthesize_eeg(
             level = level + 7.0 * deep * (1.0 - weights[3])  # N2 near N3 deepens
         envelopes[name] = params["amplitude"] * subject[name] * smoothed[i] * level
 
+    phasic = np.zeros(len(grid))
+    if latent is not None:
+        # Shared physiology: slow-wave depth, arousal bursts sized by their intensity,
+        # and REM phasic activity, all read from the latent state.
+        envelopes["delta"] *= np.exp(_SWA_DELTA_GAIN * latent.swa_at(grid))
+        inside = latent.arousal_at(grid)
+        envelopes["alpha"] += inside * params["amplitude"] * 10.0 * params["alpha_scale"]
+        envelopes["beta"] += inside * params["amplitude"] * 6.0
+        envelopes["delta"] *= 1.0 - 0.5 * np.clip(inside, 0.0, 1.0)
+        phasic = latent.phasic_at(grid)
+        envelopes["theta"] *= 1.0 + 0.3 * np.clip(phasic, 0.0, 1.5) * weights[4]
     # Arousals: a few seconds of alpha and EMG (and less delta).
-    if arousal_onsets is not None and len(arousal_onsets):
+    elif arousal_onsets is not None and len(arousal_onsets):
         ends = np.asarray(arousal_onsets) + np.asarray(arousal_durations)
         inside = np.zeros(len(grid))
         for a, b in zip(np.searchsorted(grid, arousal_onsets), np.searchsorted(grid, ends)):
@@ -317,6 +353,10 @@ def synthesize_eeg(
         rate = rates @ weights
         if kind == "spindle":
             rate = rate * params["spindle_density"] * spindle_factor
+        elif kind in ("sawtooth", "rapid_eye") and latent is not None:
+            # REM part of the rate: tonic stretches have few, phasic bursts many.
+            rem = rates[4] * weights[4]
+            rate = rate - rem + rem * (0.3 + _PHASIC_RATE_GAIN * phasic)
         onsets = _event_onsets(rate, grid, rng)
         onsets = onsets[onsets < duration]
         events[kind] = onsets

@@ -7,6 +7,7 @@ from typing import Iterable
 
 import numpy as np
 
+from sleepkd.datasets._latent import check_physiology, independent_arousals
 from sleepkd.datasets._recording import Recording
 from sleepkd.datasets._synthetic import (
     EEG_CHANNEL,
@@ -14,6 +15,7 @@ from sleepkd.datasets._synthetic import (
     FS_EEG_RANGE,
     check_common,
     check_rate,
+    latent_stages_of,
     seed_sequence,
 )
 
@@ -33,6 +35,17 @@ _ABOUT = (
     "as make_synthetic_psg (deliberately imperfect stage information). Unscored "
     "epochs stay unscored and are dropped by make_epochs."
 )
+_PHYSIOLOGY_ABOUT = {
+    "shared": (
+        "Physiology 'shared': EEG arousals sit at heart-rate surges detected in the real "
+        "RR series, a vagal-tone proxy (HF power of the real RR) scales the EEG slow-wave "
+        "amplitude in NREM, and the most irregular REM heart-rate stretches get phasic "
+        "EEG bursts; the labels are the real expert labels."
+    ),
+    "labels": "Physiology 'labels': the EEG follows the real stages and annotated arousals.",
+    "independent": ("Physiology 'independent': the EEG follows the real stages, with its "
+                    "arousals at random sleep epochs (the labels are the only link)."),
+}
 
 
 def _source_of(recordings: list[Recording]) -> str:
@@ -82,15 +95,36 @@ def _arousals(rec: Recording, rng: np.random.Generator) -> tuple[np.ndarray, np.
     return onsets, rng.uniform(3.0, 15.0, len(onsets))
 
 
+def _merge_annotated(latent, onsets: np.ndarray, durations: np.ndarray,
+                     epoch_length: float) -> None:
+    """Add slpdb-annotated arousals whose epoch holds no detected heart-rate surge."""
+    if len(onsets) == 0:
+        return
+    surge_epoch = np.floor(latent.arousal_onsets / epoch_length)
+    keep = ~np.isin(np.floor(onsets / epoch_length), surge_epoch)
+    order_on = np.concatenate([latent.arousal_onsets, onsets[keep]])
+    order = np.argsort(order_on, kind="stable")
+    latent.arousal_onsets = order_on[order]
+    latent.arousal_durations = np.concatenate([latent.arousal_durations,
+                                               durations[keep]])[order]
+    latent.arousal_intensity = np.concatenate([latent.arousal_intensity,
+                                               np.ones(keep.sum())])[order]
+    latent.surge_latency = np.concatenate([latent.surge_latency,
+                                           np.full(keep.sum(), np.nan)])[order]
+    latent.params["n_annotated_without_surge"] = int(keep.sum())
+
+
 def semireal_recording(
     rec: Recording, *, fs_ecg: float, fs_eeg: float, seed: np.random.SeedSequence,
-    source: str = SEMIREAL_SOURCE,
+    source: str = SEMIREAL_SOURCE, physiology: str = "labels",
 ) -> Recording:
     """One semi-real night: ``rec``'s beats and stages with synthesised waveforms."""
     from sleepkd.datasets._ecg_synth import synthesize_ecg
     from sleepkd.datasets._eeg_synth import synthesize_eeg
+    from sleepkd.datasets._latent import latent_from_beats
 
-    seed_ecg, seed_eeg, seed_arousal = seed.spawn(3)
+    # spawn(4)[:3] == spawn(3): the "labels" model keeps its streams.
+    seed_ecg, seed_eeg, seed_arousal, seed_latent = seed.spawn(4)
     beats = np.asarray(rec.beat_times, dtype=float)
     onsets = np.asarray(rec.epoch_onsets, dtype=float)
     recorded = rec.info.get("duration", 0.0) if isinstance(rec.info, dict) else 0.0
@@ -99,13 +133,28 @@ def semireal_recording(
     ecg = synthesize_ecg(beats, fs_ecg, duration,
                          random_state=np.random.default_rng(seed_ecg))
     arousal_onsets, arousal_durations = _arousals(rec, np.random.default_rng(seed_arousal))
+    latent = None
+    if physiology == "shared":
+        latent = latent_from_beats(beats, np.asarray(rec.stages), onsets, duration,
+                                   epoch_length=rec.epoch_length,
+                                   random_state=np.random.default_rng(seed_latent))
+        _merge_annotated(latent, arousal_onsets, arousal_durations, rec.epoch_length)
+        arousal_onsets = latent.arousal_onsets
+        arousal_durations = latent.arousal_durations
+    elif physiology == "independent":
+        arousal_onsets, arousal_durations = independent_arousals(
+            np.asarray(rec.stages), onsets, len(arousal_onsets),
+            np.random.default_rng(seed_latent), rec.epoch_length)
     eeg = synthesize_eeg(np.asarray(rec.stages), fs_eeg, duration, epoch_onsets=onsets,
                          epoch_length=rec.epoch_length, arousal_onsets=arousal_onsets,
-                         arousal_durations=arousal_durations,
+                         arousal_durations=arousal_durations, latent=latent,
                          random_state=np.random.default_rng(seed_eeg))
     info = dict(rec.info) if isinstance(rec.info, dict) else {}
     info.update({
         "generator": "sleepkd.datasets.make_semireal_psg",
+        "physiology": physiology,
+        "latent_stages": np.asarray(rec.stages).copy(),
+        "latent": None if latent is None else latent.as_info(),
         "original_source": rec.source,
         "r_peak_samples": np.round(beats * fs_ecg).astype(np.int64),
         "ecg_params": ecg.params,
@@ -114,6 +163,7 @@ def semireal_recording(
         "ecg_artefact_fraction": float(ecg.artefact_mask.mean()) if len(ecg.signal) else 0.0,
         "eeg_event_counts": {k: int(len(v)) for k, v in eeg.events.items()},
         "arousal_onsets": arousal_onsets,
+        "arousal_durations": arousal_durations,
         "has_waveforms": True,
         "waveforms": "synthetic",
     })
@@ -134,6 +184,7 @@ def make_semireal_psg(
     fs_eeg: float = 100.0,
     scheme: str = "5class",
     context: int = 0,
+    physiology: str = "labels",
     return_recordings: bool = False,
     random_state=None,
 ):
@@ -160,8 +211,27 @@ def make_semireal_psg(
     context : int, default=0
         Epochs of signal before and after each epoch (see
         :func:`~sleepkd.datasets.make_epochs`).
+    physiology : {"labels", "shared", "independent"}, default="labels"
+        What the synthesised EEG takes from the real heart beyond the stages.
+
+        - ``"shared"``: what the real beats allow. Arousal-like heart-rate surges of
+          the real RR series (heart rate more than 8 bpm above its 60-s running
+          median, rising within 8 s) get an EEG arousal (alpha/beta burst) starting
+          0.5-3 s before the rise, sized by the surge; a vagal-tone proxy (log HF
+          power of the real RR series, z-scored over the night's NREM) scales the
+          slow-wave (delta) amplitude in NREM; in REM, the most irregular stretches of
+          the real heart rate get phasic bursts (sawtooth waves, eye movements).
+          Annotated slpdb arousals without a detected surge keep a burst at a random
+          time of their epoch. The labels stay the real expert labels (no scorer
+          model: ``latent_stages`` equals ``y``).
+        - ``"labels"``: the EEG follows the real stages and the annotated arousals
+          only (the model of earlier versions; same seed, same arrays).
+        - ``"independent"``: as ``"labels"`` with the annotated arousals moved to
+          random sleep epochs: the labels are the only link to the real heart (a
+          control).
     return_recordings : bool, default=False
-        Also return the semi-real :class:`~sleepkd.datasets.Recording` objects.
+        Also return the semi-real :class:`~sleepkd.datasets.Recording` objects
+        (with ``physiology="shared"`` the latent traces in ``info["latent"]``).
     random_state : int, numpy Generator, RandomState or None, default=None
         Seed of the synthesised waveforms; the same int gives identical arrays.
 
@@ -176,7 +246,7 @@ def make_semireal_psg(
     ------
     ValueError
         If a recording has no beat times or no stages, a sampling rate is out of range,
-        or ``scheme`` / ``context`` / ``random_state`` is invalid.
+        or ``scheme`` / ``context`` / ``physiology`` / ``random_state`` is invalid.
 
     Notes
     -----
@@ -200,21 +270,25 @@ def make_semireal_psg(
     fs_ecg = check_rate(fs_ecg, "fs_ecg", FS_ECG_RANGE)
     fs_eeg = check_rate(fs_eeg, "fs_eeg", FS_EEG_RANGE)
     check_common(scheme, return_recordings)
+    physiology = check_physiology(physiology)
     seeds_root = seed_sequence(random_state)
     if recordings is None:
-        from sleepkd.datasets._slpdb import load_slpdb
+        from sleepkd.io._slpdb import load_slpdb
 
         recordings = load_slpdb()
     recordings = _check_recordings(recordings)
     source = _source_of(recordings)
     seeds = seeds_root.spawn(len(recordings))
-    out = [semireal_recording(rec, fs_ecg=fs_ecg, fs_eeg=fs_eeg, seed=seed, source=source)
+    out = [semireal_recording(rec, fs_ecg=fs_ecg, fs_eeg=fs_eeg, seed=seed, source=source,
+                              physiology=physiology)
            for rec, seed in zip(recordings, seeds)]
     data = make_epochs(out, scheme=scheme, context=context)
+    data.latent_stages = latent_stages_of(data, out)
     data.DESCR = (
         f"Semi-real paired EEG + ECG nights from sleepkd.datasets.make_semireal_psg "
         f"({len(out)} recording(s), fs_ecg={fs_ecg:g}, fs_eeg={fs_eeg:g}, "
-        f"random_state={random_state!r}). {_ABOUT}\n\n{data.DESCR}"
+        f"physiology={physiology!r}, random_state={random_state!r}). {_ABOUT} "
+        f"{_PHYSIOLOGY_ABOUT[physiology]}\n\n{data.DESCR}"
     )
     if return_recordings:
         data.recordings = out
