@@ -23,6 +23,9 @@ _LAZY = {
     "EEGTeacher": "sleepkd.distillation._estimators",
     "ECGStudent": "sleepkd.distillation._estimators",
     "DistilledECGStager": "sleepkd.distillation._stager",
+    "EEGNightTeacher": "sleepkd.distillation._night_estimators",
+    "ECGNightStudent": "sleepkd.distillation._night_estimators",
+    "instantaneous_heart_rate": "sleepkd.signal._ihr",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -30,10 +33,12 @@ __all__ = sorted(_LAZY) + ["__version__"]
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from sleepkd.datasets._recording import Recording
     from sleepkd.distillation._estimators import ECGStudent, EEGTeacher
+    from sleepkd.distillation._night_estimators import ECGNightStudent, EEGNightTeacher
     from sleepkd.distillation._stager import DistilledECGStager
     from sleepkd.signal._filter import BandpassFilter
     from sleepkd.signal._heart_rate import HeartRateTransformer
     from sleepkd.signal._hrv import HRVFeatures
+    from sleepkd.signal._ihr import instantaneous_heart_rate
     from sleepkd.signal._rpeaks import detect_rpeaks
     from sleepkd.stages import to_scheme
 

@@ -28,7 +28,7 @@ from sleepkd.utils._validation import check_sampling_rate
 
 logger = logging.getLogger(__name__)
 
-_SIGNALS = ("ecg", "eeg")
+_SIGNALS = ("ecg", "eeg", "heart_rate")
 #: Padding of context windows that reach past a record's edge (``None``: drop the row).
 _PAD_MODES = ("zeros", "edge", None)
 #: Largest denominator of the rational resampling factor up / down.
@@ -43,9 +43,11 @@ def make_epochs(
     fs_ecg: float | None = None,
     fs_eeg: float | None = None,
     signals: str | Iterable[str] = ("ecg", "eeg"),
+    fs_hr: float = 2.0,
     pad: str | None = "zeros",
+    unscored: str = "drop",
 ):
-    """Cut recordings into one row per scored 30-s epoch.
+    """Cut recordings into one row per scored 30-s epoch (or per epoch, kept in place).
 
     Parameters
     ----------
@@ -63,9 +65,15 @@ def make_epochs(
         :func:`scipy.signal.resample_poly` (rational factor ``up / down`` with
         ``down <= 1000``). ``None`` keeps the recordings' own rate, which must then be
         the same for all of them.
-    signals : {"ecg", "eeg"} or iterable of them, default=("ecg", "eeg")
+    signals : {"ecg", "eeg", "heart_rate"} or iterable of them, default=("ecg", "eeg")
         Signals to cut. A signal not listed gives ``None`` in the output; an empty
-        tuple gives the labels, groups and onsets only.
+        tuple gives the labels, groups and onsets only. ``"heart_rate"`` is the
+        instantaneous heart rate of each recording's ``beat_times`` (no waveform
+        needed: annotated beats, a chest strap's or a Holter's RR series), on a grid of
+        ``fs_hr`` Hz, with ectopic and artefact intervals rejected and gaps bridged by
+        :func:`sleepkd.signal.instantaneous_heart_rate`.
+    fs_hr : float, default=2.0
+        Rate of the heart-rate grid in Hz (``signals`` with ``"heart_rate"``).
     pad : {"zeros", "edge"} or None, default="zeros"
         What fills the part of a context window that lies before the start or after
         the end of the signal: ``"zeros"`` (a flat, zero line: the neutral value of a
@@ -73,6 +81,13 @@ def make_epochs(
         last sample repeated: no step for signals with an offset), or ``None`` (no
         padding: such rows are dropped and counted as ``"outside_signal"``).
         The scored epoch itself must always lie inside the signal.
+    unscored : {"drop", "keep"}, default="drop"
+        What happens to epochs without a stage (unscored, movement time, artefact):
+        ``"drop"`` leaves them out (counted in ``dropped["unscored"]``); ``"keep"``
+        keeps them in their place in the night, labelled :data:`UNSCORED` (``"?"``)
+        and flagged in ``scored``, so that a night-level model reads the night without
+        holes and masks them from its loss and from scoring (counted in
+        ``n_unscored_kept``).
 
     Returns
     -------
@@ -82,10 +97,19 @@ def make_epochs(
         - ``X_ecg``: float32 array ``(n, (2 * context + 1) * n_times_ecg)`` or None;
         - ``X_eeg``: float32 array ``(n, n_channels, (2 * context + 1) * n_times_eeg)``
           or None;
+        - ``X_hr``: float32 array ``(n, (2 * context + 1) * epoch_length * fs_hr)``
+          of heart rate in beats/min, or None;
+        - ``hr_valid``: True for rows whose epoch has enough real heart rate (not
+          interpolated across a gap or rejected beats), or None;
+        - ``hr_report``: per record, what :func:`~sleepkd.signal.instantaneous_heart_rate`
+          rejected and bridged (beats, seconds), or None;
         - ``y``: labels of ``scheme`` (str), ``(n,)``;
         - ``groups``: subject of each row (str), ``(n,)``, for grouped CV;
         - ``records``: record name of each row, ``(n,)``;
         - ``onsets``: epoch onset in seconds from the start of its record, ``(n,)``;
+        - ``scored``: True for rows with a stage, ``(n,)`` (all True with
+          ``unscored="drop"``);
+        - ``n_unscored_kept``: rows kept with the :data:`UNSCORED` label;
         - ``fs_ecg``, ``fs_eeg``, ``scheme``, ``context``, ``pad``, ``epoch_length``;
         - ``dropped``: counts of epochs left out, ``{"unscored", "outside_signal",
           "nonfinite", "per_record": {name: {...}}}``;
@@ -132,11 +156,17 @@ def make_epochs(
     signals = _check_signals(signals)
     if pad not in _PAD_MODES:
         raise ValueError(f"pad must be one of {_PAD_MODES}, got {pad!r}.")
+    if unscored not in ("drop", "keep"):
+        raise ValueError(f"unscored must be 'drop' or 'keep', got {unscored!r}.")
     epoch_length = _common_epoch_length(recordings)
     rates = {
         "ecg": _target_rate(recordings, "ecg", fs_ecg) if "ecg" in signals else None,
         "eeg": _target_rate(recordings, "eeg", fs_eeg) if "eeg" in signals else None,
+        "heart_rate": (check_sampling_rate(fs_hr, "fs_hr") if "heart_rate" in signals
+                       else None),
     }
+    heart_rate = ({rec.name: _heart_rate_of(rec, rates["heart_rate"], epoch_length)
+                   for rec in recordings} if "heart_rate" in signals else {})
     n_channels = _common_eeg_channels(recordings) if "eeg" in signals else None
     n_times = {kind: int(round(epoch_length * fs)) for kind, fs in rates.items() if fs}
     width = 2 * context + 1
@@ -151,12 +181,13 @@ def make_epochs(
         starts = {}
         for kind in signals:
             fs, n = rates[kind], n_times[kind]
-            length = _resampled_length(_n_samples(rec, kind), _fs_of(rec, kind), fs)
+            length = (heart_rate[rec.name][0].size if kind == "heart_rate" else
+                      _resampled_length(_n_samples(rec, kind), _fs_of(rec, kind), fs))
             starts[kind] = np.rint(np.asarray(rec.epoch_onsets) * fs).astype(np.int64)
             margin = 0 if pad is not None else context * n
             inside &= (starts[kind] - margin >= 0) & (starts[kind] + n + margin <= length)
-        keep = scored & inside
-        counts = {"unscored": int(np.count_nonzero(~scored)),
+        keep = (scored if unscored == "drop" else True) & inside
+        counts = {"unscored": int(np.count_nonzero(~scored)) if unscored == "drop" else 0,
                   "outside_signal": int(np.count_nonzero(scored & ~inside)),
                   "nonfinite": 0}
         dropped["per_record"][rec.name] = counts
@@ -169,6 +200,8 @@ def make_epochs(
         X["ecg"] = np.empty((n_rows, width * n_times["ecg"]), dtype=np.float32)
     if "eeg" in signals:
         X["eeg"] = np.empty((n_rows, n_channels, width * n_times["eeg"]), dtype=np.float32)
+    if "heart_rate" in signals:
+        X["heart_rate"] = np.empty((n_rows, width * n_times["heart_rate"]), dtype=np.float32)
     finite = np.ones(n_rows, dtype=bool)
     row = 0
     for rec, _, keep, starts in plans:
@@ -176,7 +209,9 @@ def make_epochs(
         if m == 0:
             continue
         for kind in signals:
-            signal = _resample(_signal_of(rec, kind), _fs_of(rec, kind), rates[kind], rec.name)
+            signal = (heart_rate[rec.name][0] if kind == "heart_rate" else
+                      _resample(_signal_of(rec, kind), _fs_of(rec, kind), rates[kind],
+                                rec.name))
             finite[row:row + m] &= _cut_windows(
                 np.asarray(signal, dtype=np.float32), starts[kind][keep], n_times[kind],
                 context, pad or "zeros", out=X[kind][row:row + m],
@@ -193,7 +228,12 @@ def make_epochs(
     if not finite.all():
         X = {kind: None if x is None else x[finite] for kind, x in X.items()}
     y = np.concatenate([labels[keep] for _, labels, keep, _ in plans])
-    if len(y) == 0:
+    scored_rows = y != UNSCORED
+    n_kept = int(np.count_nonzero(~scored_rows))
+    if n_kept:
+        logger.info("make_epochs kept %d unscored epochs in place (label %r, scored=False).",
+                    n_kept, UNSCORED)
+    if not scored_rows.any():
         raise ValueError(f"No epoch left after dropping {_describe_dropped(dropped)}.")
     n_dropped = dropped["unscored"] + dropped["outside_signal"] + dropped["nonfinite"]
     if n_dropped:
@@ -213,12 +253,24 @@ def make_epochs(
     onsets = np.concatenate([np.asarray(rec.epoch_onsets, dtype=float)[keep]
                              for rec, _, keep, _ in plans])
     sources = {rec.source for rec in recordings}
+    hr_valid = hr_report = None
+    if "heart_rate" in signals:
+        hr_valid = np.concatenate([
+            _grid_flags(heart_rate[rec.name][1], rec.epoch_onsets, epoch_length)[keep]
+            for rec, _, keep, _ in plans])
+        hr_report = {name: report for name, (_, _, report) in heart_rate.items()}
+        _log_heart_rate(hr_report, hr_valid)
     return Bunch(
-        X_ecg=X["ecg"], X_eeg=X["eeg"], y=y, groups=groups, records=records,
-        onsets=onsets, fs_ecg=rates["ecg"], fs_eeg=rates["eeg"], scheme=scheme,
+        X_ecg=X["ecg"], X_eeg=X["eeg"], X_hr=X["heart_rate"], hr_valid=hr_valid,
+        hr_report=hr_report, fs_hr=rates["heart_rate"], y=y, groups=groups, records=records,
+        onsets=onsets, scored=scored_rows, n_unscored_kept=n_kept,
+        fs_ecg=rates["ecg"], fs_eeg=rates["eeg"], scheme=scheme,
         context=context, pad=pad, epoch_length=epoch_length, dropped=dropped,
         source=sources,
-        DESCR=_describe(recordings, y, groups, scheme, rates, n_times, context, pad),
+        DESCR=_describe(recordings, y[scored_rows], groups[scored_rows], scheme, rates,
+                        n_times, context, pad)
+        + (f" {n_kept} unscored epochs are kept in place (label {UNSCORED!r}, "
+           "scored=False)." if n_kept else ""),
     )
 
 
@@ -404,6 +456,41 @@ def _signal_of(rec: Recording, kind: str) -> np.ndarray:
     return signal
 
 
+def _heart_rate_of(rec: Recording, fs: float, epoch_length: float):
+    """Instantaneous heart rate of a recording's beats from t = 0 to past its last
+    epoch, flattened: ``(signal, valid per grid epoch, report)``."""
+    from sleepkd.signal._ihr import instantaneous_heart_rate
+
+    if rec.beat_times is None:
+        raise ValueError(f"Recording {rec.name!r} has no beat_times; detect the beats of its "
+                         "ECG first (sleepkd.signal.detect_rpeaks), or leave 'heart_rate' "
+                         "out of signals.")
+    end = float(np.max(rec.epoch_onsets)) + epoch_length if len(rec.epoch_onsets) else 0.0
+    n_grid = max(int(np.ceil(end / epoch_length - 1e-9)), 1)
+    try:
+        hr, valid, report = instantaneous_heart_rate(rec.beat_times, fs=fs, n_epochs=n_grid,
+                                                     epoch_length=epoch_length)
+    except ValueError as exc:
+        raise ValueError(f"Recording {rec.name!r}: {exc}") from exc
+    return hr.ravel(), valid, report
+
+
+def _grid_flags(flags: np.ndarray, onsets, epoch_length: float) -> np.ndarray:
+    """Per-epoch flags of the heart-rate grid, at the epochs starting at ``onsets``."""
+    idx = np.clip(np.rint(np.asarray(onsets, dtype=float) / epoch_length).astype(int), 0,
+                  len(flags) - 1)
+    return flags[idx]
+
+
+def _log_heart_rate(reports: dict, valid: np.ndarray) -> None:
+    rejected = sum(r["n_rejected_beats"] for r in reports.values())
+    beats = sum(r["n_beats"] for r in reports.values())
+    gaps = sum(r["gap_seconds"] for r in reports.values())
+    logger.info("Heart rate from %d beats: %d rejected as ectopic/artefact beats, %.0f s "
+                "bridged or filled; %d of %d epochs without enough real heart rate "
+                "(hr_valid=False).", beats, rejected, gaps, int((~valid).sum()), len(valid))
+
+
 def _n_samples(rec: Recording, kind: str) -> int:
     return _signal_of(rec, kind).shape[-1]
 
@@ -574,7 +661,8 @@ def _describe(recordings, y, groups, scheme, rates, n_times, context, pad) -> st
     return " ".join(parts)
 
 
-def standardize_per_record(X: ArrayLike, records: ArrayLike) -> np.ndarray:
+def standardize_per_record(X: ArrayLike, records: ArrayLike, *,
+                           fill: float | None = None) -> np.ndarray:
     """Centre and scale every record (night) on its own statistics.
 
     Heart rate differs more between people (resting rates of 50-80 beats/min) than
@@ -583,12 +671,22 @@ def standardize_per_record(X: ArrayLike, records: ArrayLike) -> np.ndarray:
     and divided by its standard deviation; no labels are used, so the same is done to
     a new night at prediction time (on the whole night).
 
+    NaN policy: NaN entries (e.g. a night segment without beats in a feature table)
+    are left out of the record's median and standard deviation and stay NaN in the
+    output (``fill=None``, for models that accept missing values such as
+    ``HistGradientBoostingClassifier``), or become ``fill`` after standardisation
+    (``fill=0.0``: the record's median). A record with no finite value at all stays
+    NaN (or ``fill``), with a logged warning. Infinity is refused.
+
     Parameters
     ----------
     X : array-like of shape (n_epochs, ...)
-        Any per-epoch array, e.g. heart-rate rows before :func:`add_context`.
+        Any per-epoch array, e.g. heart-rate rows before :func:`add_context`; may
+        hold NaN.
     records : array-like of shape (n_epochs,)
         Record (night) of each row.
+    fill : float or None, default=None
+        Value of the NaN entries in the output; ``None`` keeps them NaN.
 
     Returns
     -------
@@ -597,27 +695,44 @@ def standardize_per_record(X: ArrayLike, records: ArrayLike) -> np.ndarray:
     Raises
     ------
     ValueError
-        If ``X`` and ``records`` differ in length or ``X`` is not finite.
+        If ``X`` and ``records`` differ in length, ``X`` holds infinity, or ``fill``
+        is not ``None`` or a finite number.
 
     Examples
     --------
     >>> import numpy as np
     >>> X = np.array([[60.0], [70.0], [80.0], [50.0], [50.0], [56.0]])
-    >>> standardize_per_record(X, ["a", "a", "a", "b", "b", "b"]).ravel().round(2).tolist()
+    >>> out = standardize_per_record(X, ["a", "a", "a", "b", "b", "b"])
+    >>> out.astype(float).ravel().round(2).tolist()
     [-1.22, 0.0, 1.22, 0.0, 0.0, 2.12]
+    >>> X = np.array([[60.0], [np.nan], [80.0]])
+    >>> standardize_per_record(X, ["a"] * 3).ravel().tolist()
+    [-1.0, nan, 1.0]
+    >>> standardize_per_record(X, ["a"] * 3, fill=0.0).ravel().tolist()
+    [-1.0, 0.0, 1.0]
     """
+    if fill is not None and (isinstance(fill, bool) or not isinstance(fill, numbers.Real)
+                             or not np.isfinite(fill)):
+        raise ValueError(f"fill must be None or a finite number, got {fill!r}.")
     X = np.asarray(X, dtype=np.float64)
     records = np.asarray(records)
     if X.ndim == 0 or len(X) != len(records):
         raise ValueError(
             f"X has {len(X) if X.ndim else 0} rows but records has {len(records)} entries."
         )
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinity.")
-    out = np.empty_like(X)
+    if np.isinf(X).any():
+        raise ValueError("X contains infinity (NaN is allowed: see the NaN policy).")
+    out = np.full_like(X, np.nan)
     for record in np.unique(records):
         rows = records == record
         values = X[rows]
-        scale = values.std()
-        out[rows] = (values - np.median(values)) / (scale if scale > 0 else 1.0)
+        finite = values[~np.isnan(values)]
+        if finite.size == 0:
+            logger.warning("Record '%s' has no finite value: its rows stay NaN%s.", record,
+                           "" if fill is None else f" (filled with {fill:g})")
+            continue
+        scale = finite.std()
+        out[rows] = (values - np.median(finite)) / (scale if scale > 0 else 1.0)
+    if fill is not None:
+        out[np.isnan(out)] = fill
     return out.astype(np.float32)

@@ -8,6 +8,8 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "EEGTeacher": "._estimators",
         "ECGStudent": "._estimators",
         "DistilledECGStager": "._stager",
+        "EEGNightTeacher": "._night_estimators",
+        "ECGNightStudent": "._night_estimators",
         "attention_map": "._losses",
         "attention_transfer_loss": "._losses",
         "distillation_loss": "._losses",

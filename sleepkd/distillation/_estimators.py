@@ -91,7 +91,9 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
         if len(y) != n_rows:
             raise ValueError(f"X has {n_rows} rows but y has {len(y)} labels.")
         check_classification_targets(y)
-        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        classes, y_enc = np.unique(y, return_inverse=True)
+        _check_stage_vocabulary(classes)
+        self.classes_ = classes
         if len(self.classes_) < 2:
             raise ValueError(
                 f"{type(self).__name__} needs at least 2 classes in y; got 1 class: "
@@ -120,6 +122,7 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
         import torch
 
         n_classes = len(self.classes_)
+        y_enc = y_enc[y_enc >= 0]  # night models mark unscored epochs with -1
         if self.class_weight is None:
             return None
         if isinstance(self.class_weight, str):
@@ -178,25 +181,40 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
         ``X`` is an array or a dict of arrays (per-row extra inputs); the best epoch on
         the validation rows (by ``monitor``) is kept.
         """
-        import torch
-        from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
         from skorch.dataset import Dataset
-        from skorch.helper import predefined_split
 
-        from sleepkd.distillation._nets import KeepBestModule, StagingNet, valid_weighted_f1
+        from sleepkd.distillation._nets import valid_weighted_f1
 
         def rows(idx):
             if isinstance(X, dict):
                 return {k: v[idx] for k, v in X.items()}
             return X[idx]
 
-        callbacks = []
+        valid = None if valid_idx is None else Dataset(rows(valid_idx), y_enc[valid_idx])
+        return self._fit_net(
+            module, rows(train_idx), y_enc[train_idx], valid, criterion=criterion,
+            seed=seed, net_class=net_class, net_kwargs=net_kwargs, max_epochs=max_epochs,
+            monitor=monitor, lower_is_better=lower_is_better, scoring=valid_weighted_f1)
+
+    def _fit_net(self, module, X_train, y_train, valid_dataset, *, criterion, seed,
+                 net_class=None, net_kwargs=None, max_epochs=None, monitor="valid_f1",
+                 lower_is_better=False, scoring=None, callbacks=()):
+        """Fit a skorch net on ``X_train`` (array, dict or torch Dataset with
+        ``y_train=None``), selecting the best epoch on ``valid_dataset`` by ``monitor``
+        (``"valid_f1"`` is computed by ``scoring(net, X, y)``)."""
+        import torch
+        from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
+        from skorch.helper import predefined_split
+
+        from sleepkd.distillation._nets import KeepBestModule, StagingNet
+
+        callbacks = list(callbacks)
         train_split = None
-        if valid_idx is not None:
-            train_split = predefined_split(Dataset(rows(valid_idx), y_enc[valid_idx]))
+        if valid_dataset is not None:
+            train_split = predefined_split(valid_dataset)
             if monitor == "valid_f1":
                 callbacks.append(
-                    ("valid_f1", EpochScoring(valid_weighted_f1, name="valid_f1",
+                    ("valid_f1", EpochScoring(scoring, name="valid_f1",
                                               lower_is_better=False))
                 )
             callbacks.append(("keep_best", KeepBestModule(monitor, lower_is_better)))
@@ -226,7 +244,7 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
         )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # dropout and anything else drawing from torch
-            net.fit(rows(train_idx), y_enc[train_idx])
+            net.fit(X_train, y_train)
         return net
 
     # ------------------------------------------------------------------ public API
@@ -239,7 +257,11 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
             Signal epochs (a 2-D array is one channel); for ``module="mlp"``, feature
             rows.
         y : array-like of shape (n_epochs,)
-            Stage labels (any hashable labels; ``classes_`` keeps them sorted).
+            Stage labels (any hashable labels; ``classes_`` keeps them sorted). String
+            labels that include sleep stages of :mod:`sleepkd.stages` (``"W"``,
+            ``"N2"``, ...) must all belong to its vocabularies: ``"N5"`` next to them
+            raises a ValueError listing the known labels. Labels none of which is a
+            stage (integers, ``"one"``, ``"two"``) are accepted as they are.
         groups : array-like of shape (n_epochs,), optional
             Subject ids. The validation split for checkpoint selection then holds out
             whole subjects. Routed automatically with sklearn's metadata routing.
@@ -254,8 +276,19 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
         groups = _check_groups(groups, len(X))
         seed = _seed_from(self.random_state)
         train_idx, valid_idx = train_valid_split(y_enc, groups, self.validation_fraction, seed)
+        self._record_split(groups, train_idx, valid_idx)
         self._fit_rows(X, y_enc, train_idx, valid_idx, seed)
         return self
+
+    def _record_split(self, groups, train_idx, valid_idx) -> None:
+        """Remember the subjects trained on and held out (``train_groups_`` and
+        ``valid_groups_``; ``None`` without groups), so that a cascade reusing this
+        fitted model knows which subjects it never saw."""
+        if groups is None:
+            self.train_groups_ = self.valid_groups_ = None
+            return
+        self.train_groups_ = np.unique(groups[train_idx])
+        self.valid_groups_ = np.unique(groups[valid_idx if valid_idx is not None else []])
 
     def _fit_rows(self, X, y_enc, train_idx, valid_idx, seed, module=None, criterion=None,
                   X_extra=None):
@@ -275,14 +308,33 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
         self.history_ = history_records(self.net_)
         return self
 
-    def _logits(self, X: np.ndarray) -> np.ndarray:
-        """Logits of validated 3-D ``X`` (eval mode, batched)."""
+    def _logits(self, X: np.ndarray, nights=None) -> np.ndarray:
+        """Logits of validated 3-D ``X`` (eval mode, batched); ``nights`` is only read
+        by the night-level models.
+
+        Every forward pass gets exactly ``batch_size`` rows (the last batch is padded
+        with zero rows, whose outputs are dropped): the kernels then do the same
+        arithmetic for a row whatever else is in ``X``, so the prediction of a row
+        does not depend on the batch it came in, down to the last bit (sklearn's
+        ``check_methods_subset_invariance``; differences of about 1e-7 otherwise).
+        """
         import torch
 
-        logits = self.net_.forward(X, training=False)
-        if isinstance(logits, torch.Tensor):
-            logits = logits.detach().cpu().numpy()
-        return np.asarray(logits, dtype=np.float32)
+        size = int(self.batch_size)
+        parts = []
+        for start in range(0, len(X), size):
+            chunk = X[start:start + size]
+            n_rows = len(chunk)
+            if n_rows < size:
+                pad = np.zeros((size - n_rows,) + chunk.shape[1:], dtype=chunk.dtype)
+                chunk = np.concatenate([chunk, pad])
+            logits = self.net_.forward(chunk, training=False)
+            if isinstance(logits, torch.Tensor):
+                logits = logits.detach().cpu().numpy()
+            parts.append(np.asarray(logits, dtype=np.float32)[:n_rows])
+        if not parts:
+            return np.empty((0, len(self.classes_)), dtype=np.float32)
+        return np.concatenate(parts)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities of each epoch.
@@ -330,6 +382,42 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
         tags.input_tags.three_d_array = True
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def _check_stage_vocabulary(classes: np.ndarray) -> None:
+    """Refuse string labels outside every stage vocabulary next to sleep-stage labels.
+
+    Labels that look like sleep stages (at least one from a vocabulary of
+    :mod:`sleepkd.stages`, e.g. ``"W"``, ``"N2"``) must all be known: a typo such as
+    ``"N5"`` would otherwise become a class of its own. Labels none of which is a
+    stage (integers, ``"one"``/``"two"``) are any user's classes and pass.
+    """
+    from sleepkd.stages import _known_labels
+
+    values = classes.tolist()
+    if not values or not all(isinstance(v, str) for v in values):
+        return
+    known = _known_labels()
+    unknown = [v for v in values if v.strip().upper() not in known]
+    if unknown and len(unknown) < len(values):
+        raise ValueError(
+            f"Unknown sleep-stage label(s) {unknown} next to the stage labels "
+            f"{[v for v in values if v not in unknown]}; known labels are "
+            f"{sorted(known)}. Fix or drop these epochs, or map the labels to one "
+            "scheme with sleepkd.stages.to_scheme."
+        )
+
+
+def _rows_unseen_by(estimator, groups) -> np.ndarray | None:
+    """Boolean mask of the rows whose subject ``estimator`` was not trained on.
+
+    ``None`` when this cannot be known: no ``groups`` here, or the estimator was
+    fitted without groups (its ``train_groups_`` is ``None`` or missing).
+    """
+    train_groups = getattr(estimator, "train_groups_", None)
+    if groups is None or train_groups is None:
+        return None
+    return ~np.isin(groups, train_groups)
 
 
 def _check_groups(groups, n: int) -> np.ndarray | None:
@@ -392,6 +480,13 @@ _SHARED_DOC = """
         Per-epoch training history (losses, validation weighted F1, best epoch).
     input_shape_ : tuple
         Shape of one input row seen in ``fit``.
+    train_groups_ : ndarray or None
+        Subject ids the weights were trained on; ``None`` when fitted without
+        ``groups``. A :class:`DistilledECGStager` reusing this model frozen evaluates
+        it on the other subjects only.
+    valid_groups_ : ndarray or None
+        Subject ids held out for checkpoint selection (empty without validation);
+        ``None`` when fitted without ``groups``.
     n_features_in_ : int
         ``X.shape[1]`` seen in ``fit``.
 """

@@ -6,6 +6,9 @@ from torch import nn
 
 from ._compact import CompactUTime
 from ._context import ContextNet
+from ._epoch_sequence import EpochSequenceNet
+from ._feature_sequence import FeatureSequenceNet
+from ._heart_rate_tcn import HeartRateTCN
 from ._mlp import MLPNet
 from ._utime import UTime
 
@@ -15,6 +18,9 @@ NETWORKS: dict[str, type[nn.Module]] = {
     "compact": CompactUTime,
     "context": ContextNet,
     "mlp": MLPNet,
+    "heart_rate_tcn": HeartRateTCN,
+    "feature_sequence": FeatureSequenceNet,
+    "epoch_sequence": EpochSequenceNet,
 }
 
 
@@ -24,7 +30,9 @@ def get_network(name_or_class: str | type[nn.Module]) -> type[nn.Module]:
     Parameters
     ----------
     name_or_class : str or subclass of torch.nn.Module
-        One of ``"utime"``, ``"compact"``, ``"context"``, ``"mlp"`` (case-insensitive),
+        One of ``"utime"``, ``"compact"``, ``"context"``, ``"mlp"``, or the night
+        networks ``"heart_rate_tcn"``, ``"feature_sequence"``, ``"epoch_sequence"``
+        (case-insensitive),
         or an ``nn.Module`` subclass with the sleepkd network signature
         ``(n_chans, n_outputs, n_times, sfreq=None, **kwargs)``.
 

@@ -13,5 +13,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "detect_rpeaks": "._rpeaks",
         "HeartRateTransformer": "._heart_rate",
         "HRVFeatures": "._hrv",
+        "instantaneous_heart_rate": "._ihr",
     },
 )

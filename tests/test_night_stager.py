@@ -1,0 +1,122 @@
+"""DistilledECGStager with night-level teachers and students."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import cohen_kappa_score
+from sklearn.model_selection import GroupKFold, cross_val_score
+
+from sleepkd import DistilledECGStager, ECGNightStudent, EEGNightTeacher, EEGTeacher
+from sleepkd.metrics import staging_scorer
+from tests._night_toy import TinyNightNet, make_toy_nights
+
+SMALL_SEQ = {"widths": (4, 8, 8, 8, 8), "bottleneck_width": 8, "embedding_dim": 8,
+             "hidden": 8}
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return make_toy_nights(n_subjects=6, n_times=96, unscored_every=11, seed=2)
+
+
+def _night(cls, module=TinyNightNet, **kw):
+    params = dict(module=module, window=32, max_epochs=10, lr=3e-3, batch_size=4, verbose=0,
+                  random_state=0)
+    params.update(kw)
+    return cls(**params)
+
+
+def _held_out_kappa(stager, X, y, nights, test):
+    pred = stager.predict(X[test], nights=nights[test])
+    scored = y[test] != "?"
+    return cohen_kappa_score(y[test][scored], pred[scored])
+
+
+@pytest.mark.parametrize("strategy", ["baseline", "sd+cl", "fd+cl", "fd+sd+cl"])
+def test_night_cascade_learns(toy, strategy):
+    X, X_eeg, y, nights, groups = toy
+    test = np.isin(groups, ["s0"])
+    stager = DistilledECGStager(teacher=_night(EEGNightTeacher),
+                                student=_night(ECGNightStudent, max_epochs=20),
+                                strategy=strategy, pretrain_epochs=3, random_state=0)
+    stager.fit(X[~test], y[~test], X_eeg=X_eeg[~test], groups=groups[~test],
+               nights=nights[~test])
+    assert stager.classes_.tolist() == ["N2", "R", "W"]
+    assert _held_out_kappa(stager, X, y, nights, test) > 0.4
+    if strategy != "baseline":
+        assert stager.teacher_valid_kappa_ > 0.5
+    if strategy.startswith("fd"):
+        assert len(stager.history_["feature_distillation"]) == 3
+
+
+def test_attention_transfer_between_epoch_sequence_networks(toy):
+    X, X_eeg, y, nights, groups = toy
+    stager = DistilledECGStager(
+        teacher=_night(EEGNightTeacher, "epoch_sequence", module_params=SMALL_SEQ,
+                       max_epochs=2),
+        student=_night(ECGNightStudent, "epoch_sequence", module_params=SMALL_SEQ,
+                       max_epochs=2),
+        strategy="at+sd+cl", pretrain_epochs=2, random_state=0)
+    stager.fit(X, y, X_eeg=X_eeg, groups=groups, nights=nights)
+    assert [t for t, _ in stager.at_layers_] == ["enc1", "enc2", "enc3", "enc4", "enc5",
+                                                 "bottleneck"]
+    assert len(stager.history_["attention_transfer"]) == 2
+    assert np.isfinite(stager.history_["attention_transfer"][-1]["train_loss"])
+
+
+def test_per_epoch_teacher_teaches_a_night_student(toy):
+    X, X_eeg, y, nights, groups = toy
+    scored = y != "?"
+    teacher = EEGTeacher(module="compact", module_params={"widths": (4, 4, 4, 4, 4),
+                                                          "bottleneck_width": 4},
+                         max_epochs=2, verbose=0, random_state=0)
+    teacher.fit(X_eeg[scored], y[scored], groups=groups[scored])
+    stager = DistilledECGStager(
+        teacher=FrozenEstimator(teacher),
+        student=_night(ECGNightStudent, "epoch_sequence", module_params=SMALL_SEQ,
+                       max_epochs=2),
+        strategy="at+sd+cl", pretrain_epochs=1, random_state=0)
+    stager.fit(X, y, X_eeg=X_eeg, groups=groups, nights=nights)
+    assert stager.predict_proba(X, nights=nights).shape == (len(X), 3)
+
+
+def test_night_teacher_needs_night_student_for_feature_transfer(toy):
+    X, X_eeg, y, nights, groups = toy
+    from sleepkd import ECGStudent
+
+    scored = y != "?"
+    stager = DistilledECGStager(teacher=_night(EEGNightTeacher),
+                                student=ECGStudent(module="mlp", verbose=0),
+                                strategy="fd+cl")
+    with pytest.raises(ValueError, match="needs a night-level student"):
+        stager.fit(X[scored], y[scored], X_eeg=X_eeg[scored], groups=groups[scored])
+
+
+def test_feature_distillation_needs_embeddings(toy):
+    X, X_eeg, y, nights, groups = toy
+    from sleepkd import ECGStudent
+
+    scored = y != "?"
+    stager = DistilledECGStager(teacher=EEGTeacher(module="mlp", verbose=0),
+                                student=ECGStudent(module="mlp", verbose=0),
+                                strategy="fd+cl")
+    with pytest.raises(ValueError, match="embedding"):
+        stager.fit(X[scored], y[scored], X_eeg=X_eeg[scored][:, 0], groups=groups[scored])
+
+
+def test_cross_val_score_routes_eeg_groups_and_nights(toy):
+    X, X_eeg, y, nights, groups = toy
+    stager = DistilledECGStager(teacher=_night(EEGNightTeacher, max_epochs=5),
+                                student=_night(ECGNightStudent, max_epochs=10),
+                                strategy="sd+cl", random_state=0)
+    sklearn.set_config(enable_metadata_routing=True)
+    try:
+        scores = cross_val_score(stager, X, y, cv=GroupKFold(2),
+                                 scoring=staging_scorer("kappa"),
+                                 params={"X_eeg": X_eeg, "groups": groups, "nights": nights})
+    finally:
+        sklearn.set_config(enable_metadata_routing=False)
+    assert scores.shape == (2,) and np.all(scores > 0.2), scores
