@@ -662,7 +662,7 @@ def _describe(recordings, y, groups, scheme, rates, n_times, context, pad) -> st
 
 
 def standardize_per_record(X: ArrayLike, records: ArrayLike, *,
-                           fill: float | None = None) -> np.ndarray:
+                           fill: float | None = None, scale: str = "std") -> np.ndarray:
     """Centre and scale every record (night) on its own statistics.
 
     Heart rate differs more between people (resting rates of 50-80 beats/min) than
@@ -687,6 +687,9 @@ def standardize_per_record(X: ArrayLike, records: ArrayLike, *,
         Record (night) of each row.
     fill : float or None, default=None
         Value of the NaN entries in the output; ``None`` keeps them NaN.
+    scale : {"std", "iqr"}, default="std"
+        Divisor: the record's standard deviation, or its interquartile range (robust
+        to stretches of artefact; the night-level heart-rate models use it).
 
     Returns
     -------
@@ -714,6 +717,8 @@ def standardize_per_record(X: ArrayLike, records: ArrayLike, *,
     if fill is not None and (isinstance(fill, bool) or not isinstance(fill, numbers.Real)
                              or not np.isfinite(fill)):
         raise ValueError(f"fill must be None or a finite number, got {fill!r}.")
+    if scale not in ("std", "iqr"):
+        raise ValueError(f"scale must be 'std' or 'iqr', got {scale!r}.")
     X = np.asarray(X, dtype=np.float64)
     records = np.asarray(records)
     if X.ndim == 0 or len(X) != len(records):
@@ -731,8 +736,9 @@ def standardize_per_record(X: ArrayLike, records: ArrayLike, *,
             logger.warning("Record '%s' has no finite value: its rows stay NaN%s.", record,
                            "" if fill is None else f" (filled with {fill:g})")
             continue
-        scale = finite.std()
-        out[rows] = (values - np.median(finite)) / (scale if scale > 0 else 1.0)
+        spread = (finite.std() if scale == "std"
+                  else np.subtract(*np.percentile(finite, [75, 25])))
+        out[rows] = (values - np.median(finite)) / (spread if spread > 0 else 1.0)
     if fill is not None:
         out[np.isnan(out)] = fill
     return out.astype(np.float32)
