@@ -57,11 +57,15 @@ def test_predict_writes_hypnogram_csv(bundle, recording, tmp_path, capsys):
     table = pd.read_csv(out)
     assert table["onset_s"].tolist() == [0.0, 30.0, 60.0]
     model = load_model(bundle)
-    assert list(table.columns) == ["onset_s", "stage"] + [f"p_{c}" for c in model.classes_]
+    assert list(table.columns) == (["onset_s", "stage"] + [f"p_{c}" for c in model.classes_]
+                                   + ["ecg_quality"])
     expected = model.predict_recording(np.load(recording / "night.npz")["ecg"], 20.0)
     assert table["stage"].tolist() == expected["stage"].tolist()
+    # a 10-Hz model: too slow for R-peak detection, so the quality is not checked
+    assert table["ecg_quality"].tolist() == ["unchecked"] * 3
     stdout = capsys.readouterr().out
     assert "Staged 3 epochs" in stdout and str(out) in stdout
+    assert "ECG quality: not checked" in stdout
 
 
 def test_predict_npy_with_fs_and_default_plot(bundle, recording, tmp_path):
@@ -91,6 +95,72 @@ def test_recording_shorter_than_an_epoch(bundle, tmp_path, capsys):
     np.savez(tmp_path / "short.npz", ecg=np.zeros(200), fs=20.0)  # 10 s
     assert main(["predict", str(bundle), str(tmp_path / "short.npz")]) == 1
     assert "shorter than one 30-s epoch" in _error_line(capsys)
+
+
+@pytest.fixture(scope="module")
+def bundle_100hz(tmp_path_factory):
+    """A model at 100 Hz (beats can be detected) that always says Wake, confidently."""
+    from sklearn.dummy import DummyClassifier
+
+    always_wake = DummyClassifier(strategy="prior").fit(np.zeros((4, 3000)),
+                                                        ["W", "W", "W", "N"])
+    path = tmp_path_factory.mktemp("model100") / "model.joblib"
+    return save_model(StagingModel(always_wake, fs=100.0, scheme="3class"), path)
+
+
+def _ecg_night(n_epochs, noisy_epochs=(), fs=100.0):
+    from tests._ecg_fixtures import make_beat_times, synth_ecg
+
+    duration = n_epochs * 30.0
+    ecg = synth_ecg(make_beat_times(duration, rng=0), fs, duration)
+    rng = np.random.default_rng(1)
+    for k in noisy_epochs:
+        ecg[int(k * 30 * fs):int((k + 1) * 30 * fs)] = rng.normal(size=int(30 * fs))
+    return ecg
+
+
+def test_predict_flags_pure_noise_ecg(bundle_100hz, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    ecg = np.random.default_rng(0).normal(size=10 * 30 * 100)  # 10 epochs of noise
+    np.savez(tmp_path / "noise.npz", ecg=ecg, fs=100.0)
+    out = tmp_path / "noise.csv"
+    assert main(["predict", str(bundle_100hz), str(tmp_path / "noise.npz"), "--out",
+                 str(out), "--quiet"]) == 0
+    table = pd.read_csv(out)
+    assert (table["stage"] == "W").all()  # the model is confident: the flag is the news
+    assert table["ecg_quality"].tolist() == ["noise"] * 10
+    stdout = capsys.readouterr().out
+    assert "Warning: 10 of 10 epochs (100%) failed the ECG quality gate" in stdout
+    assert "not a usable ECG" in stdout
+    assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_predict_flags_only_the_bad_epochs_of_a_good_night(bundle_100hz, tmp_path,
+                                                           capsys):
+    np.savez(tmp_path / "night.npz", ecg=_ecg_night(8, noisy_epochs=(2, 3)), fs=100.0)
+    out = tmp_path / "night.csv"
+    assert main(["predict", str(bundle_100hz), str(tmp_path / "night.npz"), "--out",
+                 str(out), "--no-plot"]) == 0
+    quality = pd.read_csv(out)["ecg_quality"].tolist()
+    assert quality == ["ok", "ok", "noise", "noise", "ok", "ok", "ok", "ok"]
+    stdout = capsys.readouterr().out
+    assert "ECG quality: 2 of 8 epochs (25%) failed the ECG quality gate" in stdout
+    assert "Warning" not in stdout
+
+
+def test_failed_epochs_are_shaded_on_the_hypnogram():
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from sleepkd.cli._predict import _failed_spans, _shade_failed_epochs
+
+    onsets = np.arange(6) * 30.0
+    quality = np.array(["ok", "noise", "no_beats", "ok", "noise", "ok"], dtype=object)
+    assert _failed_spans(onsets, quality, 30.0) == [(30.0, 90.0), (120.0, 150.0)]
+    fig, ax = plt.subplots()
+    _shade_failed_epochs(ax, onsets, quality, 30.0)
+    spans = [p for p in ax.patches]
+    assert len(spans) == 2
+    assert ax.get_legend().get_texts()[0].get_text() == "ECG failed the quality gate"
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("args", [["frobnicate"], [], ["predict"],

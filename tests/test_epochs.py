@@ -378,5 +378,29 @@ def test_standardize_per_record_known_answer_and_errors():
                                rtol=1e-5)
     with pytest.raises(ValueError, match="rows but records has"):
         standardize_per_record(X, ["a"])
-    with pytest.raises(ValueError, match="NaN"):
-        standardize_per_record(np.array([[np.nan]]), ["a"])
+    with pytest.raises(ValueError, match="infinity"):
+        standardize_per_record(np.array([[np.inf]]), ["a"])
+    with pytest.raises(ValueError, match="fill must be None or a finite number"):
+        standardize_per_record(X, ["a"] * 4, fill=np.nan)
+
+
+def test_standardize_per_record_nan_policy(caplog):
+    from sleepkd.datasets import standardize_per_record
+
+    # night "a" has a segment without beats (NaN); night "b" has no beats at all
+    X = np.array([[60.0, 62.0], [np.nan, np.nan], [70.0, 68.0], [80.0, 90.0],
+                  [np.nan, np.nan], [np.nan, np.nan]])
+    records = ["a"] * 4 + ["b"] * 2
+    with caplog.at_level("WARNING", logger="sleepkd.datasets"):
+        out = standardize_per_record(X, records)
+    finite = X[[0, 2, 3]]
+    expected = (finite - np.median(finite)) / finite.std()
+    # the NaN rows leave the statistics of the other rows unchanged...
+    np.testing.assert_allclose(out[[0, 2, 3]], expected, rtol=1e-6)
+    np.testing.assert_allclose(out[[0, 2, 3]], standardize_per_record(finite, ["a"] * 3))
+    # ... and stay NaN, as does the record without any finite value (with a warning)
+    assert np.isnan(out[[1, 4, 5]]).all()
+    assert "'b' has no finite value" in caplog.text
+    filled = standardize_per_record(X, records, fill=0.0)
+    np.testing.assert_array_equal(filled[[1, 4, 5]], 0.0)
+    np.testing.assert_array_equal(filled[[0, 2, 3]], out[[0, 2, 3]])

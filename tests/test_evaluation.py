@@ -202,7 +202,7 @@ def test_bundle_round_trip_predicts_identically(fitted_student, tmp_path):
     table = loaded.predict_recording(ecg, fs=20.0)
     np.testing.assert_array_equal(table["onset_s"], [0.0, 30.0, 60.0])
     assert list(table.columns) == ["onset_s", "stage"] + [
-        f"p_{c}" for c in fitted_student.classes_]
+        f"p_{c}" for c in fitted_student.classes_] + ["ecg_quality"]
     np.testing.assert_allclose(table.filter(like="p_").sum(axis=1), 1.0, rtol=1e-6)
     pd.testing.assert_frame_equal(table, model.predict_recording(ecg, fs=20.0))
 
@@ -236,6 +236,26 @@ def test_bundle_adds_context_after_the_preprocessor():
     ecg = np.repeat([1.0, 2.0, 3.0], 30)
     X, _ = model.epochs(ecg, fs=1.0)
     np.testing.assert_array_equal(X, [[0, 1, 2], [1, 2, 3], [2, 3, 0]])
+
+
+def test_bundle_flags_epochs_that_fail_the_ecg_quality_gate(caplog):
+    from tests._ecg_fixtures import make_beat_times, synth_ecg
+
+    model = StagingModel(_MeanAmplitudeStager(), fs=50.0, scheme="3class")
+    ecg = synth_ecg(make_beat_times(120.0, rng=0), 100.0, 120.0)  # 4 epochs at 100 Hz
+    ecg[3000:6000] = np.random.default_rng(0).normal(size=3000)  # the 2nd is noise
+    ecg[9000:] = 0.0  # the 4th a flat line (lead off)
+    table = model.predict_recording(ecg, fs=100.0)
+    assert table["ecg_quality"].tolist() == ["ok", "noise", "ok", "no_beats"]
+    bundle_logger = logging.getLogger("sleepkd.evaluation._bundle")
+    bundle_logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger=bundle_logger.name):
+            noise = model.predict_recording(np.random.default_rng(1).normal(size=9000), 100.0)
+    finally:
+        bundle_logger.removeHandler(caplog.handler)
+    assert noise["ecg_quality"].tolist() == ["noise"] * 3
+    assert "3 of 3 epochs (100%) failed the ECG quality gate" in caplog.text
 
 
 @pytest.mark.parametrize("ecg, fs, match", [

@@ -200,6 +200,39 @@ def test_context_net_validation():
         net(torch.randn(2, 1, 5 * 120 + 1))
 
 
+def test_context_net_refuses_an_input_built_with_another_context():
+    # heart rate at 4 Hz with 4 epochs each side: 9 x 120 = 1080 samples, which also
+    # divides by 5 (n_context=2) into "epochs" of 216 samples
+    with pytest.raises(ValueError, match=r"n_times=1080 .* n_context=2.*n_times=600"):
+        ContextNet(1, 4, 1080, sfreq=4, n_context=2)
+    with pytest.raises(ValueError, match="120 samples"):
+        ContextNet(1, 4, 1080, sfreq=4, n_context=2)
+    net = ContextNet(1, 4, 1080, sfreq=4, n_context=4)
+    assert net.samples_per_epoch == 120 and net.epoch_length == 30.0
+    assert ContextNet(1, 4, 5 * 60, sfreq=4, n_context=2, epoch_length=15).samples_per_epoch == 60
+    with pytest.raises(ValueError, match="expects 9 epochs of 120 samples"):
+        net(torch.randn(2, 1, 9 * 121))
+    with pytest.raises(ValueError, match="whole number of samples"):
+        ContextNet(1, 4, 5 * 100, sfreq=3.33, n_context=2)
+    with pytest.raises(ValueError, match="epoch_length"):
+        ContextNet(1, 4, 5 * 120, sfreq=4, epoch_length=0)
+    # without sfreq the epoch length cannot be known: only divisibility is checked
+    assert ContextNet(1, 4, 1080, n_context=2).samples_per_epoch == 216
+
+
+def test_context_student_with_sfreq_refuses_a_mismatched_context():
+    import numpy as np
+
+    from sleepkd import ECGStudent
+
+    X = np.random.default_rng(0).normal(size=(20, 1080)).astype(np.float32)
+    y = np.array(["W", "N"] * 10)
+    student = ECGStudent(module="context", module_params={"n_context": 2}, sfreq=4,
+                         max_epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="n_times=1080 does not match n_context=2"):
+        student.fit(X, y)
+
+
 # ----------------------------------------------------------------- MLPNet
 def test_mlp_shapes_and_features():
     for norm in ("layer", "batch", None):
@@ -285,8 +318,14 @@ def test_feature_maps_carry_gradients(key):
 
 # ----------------------------------------------------------------- registry
 def test_get_network():
+    from sleepkd.networks import EpochSequenceNet, FeatureSequenceNet, HeartRateTCN
+
     assert NETWORKS == {"utime": UTime, "compact": CompactUTime, "context": ContextNet,
-                        "mlp": MLPNet}
+                        "mlp": MLPNet, "heart_rate_tcn": HeartRateTCN,
+                        "feature_sequence": FeatureSequenceNet,
+                        "epoch_sequence": EpochSequenceNet}
+    assert all(getattr(NETWORKS[name], "sequence", False) for name in
+               ("heart_rate_tcn", "feature_sequence", "epoch_sequence"))
     for name, cls in NETWORKS.items():
         assert get_network(name) is cls
     assert get_network("UTime") is UTime

@@ -165,3 +165,71 @@ def test_validation_split_holds_out_whole_subjects():
     train, valid = train_valid_split(y, None, 0.2, seed=0)  # no groups: stratified rows
     assert len(valid) == 20 and sorted(np.bincount(y[valid])) == [6, 7, 7]
     assert train_valid_split(y, groups, None, seed=0)[1] is None
+
+
+def test_frozen_teacher_is_judged_on_the_subjects_it_never_saw(toy):
+    X_ecg, X_eeg, y, groups = toy
+    unseen = np.isin(groups, ["s4", "s5"])
+    X_eeg = X_eeg.copy()
+    X_eeg[unseen] += np.random.default_rng(0).normal(scale=1.0, size=X_eeg[unseen].shape)
+    teacher = EEGTeacher(**CONV, validation_fraction=None, random_state=0).fit(
+        X_eeg[~unseen], y[~unseen], groups=groups[~unseen])
+    stager = _stager("sd+cl", teacher=FrozenEstimator(teacher))
+    stager.set_params(student__max_epochs=1)
+    stager.fit(X_ecg, y, X_eeg=X_eeg, groups=groups)
+    by_hand = cohen_kappa_score(y[unseen], teacher.predict(X_eeg[unseen]))
+    assert by_hand < 0.95  # the noisy unseen subjects are not trivially perfect
+    assert stager.teacher_valid_kappa_ == pytest.approx(by_hand, abs=1e-12)
+    # the student is selected on the same subjects
+    assert set(stager.student_.valid_groups_) == {"s4", "s5"}
+
+
+def test_shared_frozen_teacher_and_student_use_the_teachers_split(toy):
+    """run_experiment's pattern: the teacher is fitted on the same rows, then frozen."""
+    X_ecg, X_eeg, y, groups = toy
+    teacher = EEGTeacher(**CONV, validation_fraction=0.34, random_state=0).fit(
+        X_eeg, y, groups=groups)
+    assert set(teacher.train_groups_).isdisjoint(teacher.valid_groups_)
+    assert set(teacher.train_groups_) | set(teacher.valid_groups_) == set(groups)
+    stager = _stager("sd+cl", teacher=FrozenEstimator(teacher), random_state=0)
+    stager.set_params(student__max_epochs=1)
+    stager.fit(X_ecg, y, X_eeg=X_eeg, groups=groups)
+    never_seen = ~np.isin(groups, teacher.train_groups_)
+    by_hand = cohen_kappa_score(y[never_seen], teacher.predict(X_eeg[never_seen]))
+    assert stager.teacher_valid_kappa_ == pytest.approx(by_hand, abs=1e-12)
+    np.testing.assert_array_equal(stager.student_.valid_groups_, teacher.valid_groups_)
+
+
+def test_frozen_teacher_without_groups_is_not_judged_on_rows_it_may_have_seen(toy):
+    X_ecg, X_eeg, y, groups = toy
+    teacher = EEGTeacher(**{**CONV, "max_epochs": 1}, random_state=0).fit(X_eeg, y)
+    assert teacher.train_groups_ is None
+    stager = _stager("sd+cl", teacher=FrozenEstimator(teacher))
+    stager.set_params(student__max_epochs=1)
+    stager.fit(X_ecg, y, X_eeg=X_eeg, groups=groups)
+    assert stager.teacher_valid_kappa_ is None
+
+
+def test_labels_outside_every_stage_vocabulary_are_refused(toy):
+    X_ecg, X_eeg, y, groups = toy
+    y_typo = y.copy().astype(object)
+    y_typo[:5] = "N5"  # next to W, N, R
+    student = ECGStudent(module="mlp", max_epochs=1, verbose=0)
+    feats = X_ecg.std(axis=1, keepdims=True)
+    for estimator, X in [(student, feats), (EEGTeacher(**CONV), X_eeg)]:
+        with pytest.raises(ValueError, match=r"Unknown sleep-stage label\(s\) \['N5'\]"
+                                             r".*known labels are \[.*'N1'.*'W'"):
+            estimator.fit(X, y_typo)
+    with pytest.raises(ValueError, match="Unknown sleep-stage label"):
+        _stager("baseline", student=student).fit(feats, y_typo, groups=groups)
+    # labels none of which is a stage are a user's own classes, as sklearn expects
+    y_own = np.where(y == "W", "one", np.where(y == "N", "two", "three"))
+    assert set(clone_fit(student, feats, y_own).classes_) == {"one", "two", "three"}
+    lower = np.char.lower(y.astype(str))  # known labels in another case pass too
+    assert set(clone_fit(student, feats, lower).classes_) == {"w", "n", "r"}
+
+
+def clone_fit(estimator, X, y):
+    from sklearn.base import clone
+
+    return clone(estimator).fit(X, y)

@@ -22,6 +22,17 @@ logger = logging.getLogger(__name__)
 #: Marker stored with every bundle, checked by :func:`load_model`.
 _FORMAT = "sleepkd.StagingModel/1"
 
+#: Values of the ``ecg_quality`` column of :meth:`StagingModel.predict_recording`.
+ECG_QUALITY = {
+    "ok": "R-peaks found and matching their average beat",
+    "noise": "failed the ECG quality gate: the detected beats do not match their "
+             "average beat (noise, artefact, electrode off)",
+    "no_beats": "fewer than 2 R-peaks found (flat line, lead off)",
+    "unchecked": "no beat detection possible (model rate below 50 Hz)",
+}
+#: ``ecg_quality`` values of epochs whose stage is not backed by a usable ECG.
+ECG_FAILED = ("noise", "no_beats")
+
 
 def _version() -> str:
     from sleepkd import __version__
@@ -118,6 +129,11 @@ class StagingModel:
             If the signal is not 1-D, holds NaN/inf, ``fs`` is not a positive number
             or is below the model's rate, or the recording is shorter than one epoch.
         """
+        X = self._raw_epochs(ecg, fs)
+        return self._model_input(X), np.arange(len(X)) * self.epoch_length
+
+    def _raw_epochs(self, ecg, fs: float) -> np.ndarray:
+        """The resampled ECG cut into ``(n_epochs, n_times)`` rows (see :meth:`epochs`)."""
         from sleepkd.datasets._epochs import _resample
         from sleepkd.utils._validation import check_sampling_rate
 
@@ -146,7 +162,11 @@ class StagingModel:
             logger.info("Dropped the trailing %.1f s of the recording (shorter than one "
                         "%g-s epoch): 1 partial epoch not staged.", dropped_s,
                         self.epoch_length)
-        X = signal[: n_epochs * self.n_times].reshape(n_epochs, self.n_times)
+        return signal[: n_epochs * self.n_times].reshape(n_epochs, self.n_times)
+
+    def _model_input(self, X: np.ndarray) -> np.ndarray:
+        """Raw epoch rows -> the estimator's input (preprocessor, per night, context)."""
+        n_epochs = len(X)
         if self.preprocessor is not None:
             X = np.asarray(self.preprocessor.transform(X))
         X = X.astype(np.float32)
@@ -158,15 +178,64 @@ class StagingModel:
             from sleepkd.datasets import add_context
 
             X = add_context(X, np.zeros(n_epochs, dtype=int), self.context, pad="zeros")
-        onsets = np.arange(n_epochs) * self.epoch_length
-        return np.ascontiguousarray(X, dtype=np.float32), onsets
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def ecg_quality(self, rows: np.ndarray) -> np.ndarray:
+        """ECG quality flag of raw epoch rows at the model's rate :attr:`fs`.
+
+        R-peaks are detected in every row and the beats matched to the row's average
+        beat (:mod:`sleepkd.signal`'s quality gate, with the preprocessor's
+        ``min_template_corr`` when it has one, else the default 0.6). A heart-rate
+        preprocessor with the same settings reuses this detection.
+
+        Parameters
+        ----------
+        rows : ndarray of shape (n_epochs, n_times)
+            Raw ECG epochs.
+
+        Returns
+        -------
+        quality : ndarray of str, shape (n_epochs,)
+            Per row: ``"ok"``; ``"noise"`` (the beats do not match their average
+            beat); ``"no_beats"`` (fewer than 2 R-peaks); or ``"unchecked"`` (model
+            rate below 50 Hz).
+        """
+        from sleepkd.signal._beats import (
+            DEFAULT_MIN_TEMPLATE_CORR,
+            MIN_DETECT_FS,
+            detect_beats_rows,
+        )
+
+        quality = np.full(len(rows), "unchecked", dtype=object)
+        if self.fs < MIN_DETECT_FS:
+            logger.info("ECG quality not checked: R-peak detection needs at least %g Hz, "
+                        "the model's rate is %g Hz.", MIN_DETECT_FS, self.fs)
+            return quality
+        gate = getattr(self.preprocessor, "min_template_corr", None)
+        if gate is None:
+            gate = DEFAULT_MIN_TEMPLATE_CORR
+        method = getattr(self.preprocessor, "method", "neurokit")
+        beats = detect_beats_rows(np.asarray(rows, dtype=np.float64), self.fs,
+                                  method=method if isinstance(method, str) else "neurokit",
+                                  min_template_corr=gate)
+        if beats.too_short:
+            return quality
+        n_beats = np.array([len(p) for p in beats.peaks])
+        quality[:] = "ok"
+        quality[n_beats < 2] = "no_beats"
+        quality[beats.rejected] = "noise"
+        return quality
 
     def predict_recording(self, ecg: ArrayLike, fs: float) -> pd.DataFrame:
         """Stage every whole 30-s epoch of one ECG recording.
 
         The ECG is resampled to the model's rate (:func:`scipy.signal.resample_poly`),
         cut into epochs from its first sample (a trailing partial epoch is dropped
-        and logged), given context when the model uses it, and classified.
+        and logged), given context when the model uses it, and classified. Every
+        epoch's ECG also goes through the quality gate (:meth:`ecg_quality`): the
+        model stages an epoch of noise or a flat line too, so such epochs are flagged
+        in the ``ecg_quality`` column, and a recording where most epochs fail is
+        logged as a warning.
 
         Parameters
         ----------
@@ -178,15 +247,20 @@ class StagingModel:
         Returns
         -------
         hypnogram : pandas.DataFrame
-            One row per epoch: ``onset_s``, ``stage`` and one ``p_<stage>`` column of
-            probability per class.
+            One row per epoch: ``onset_s``, ``stage``, one ``p_<stage>`` column of
+            probability per class and ``ecg_quality`` (``"ok"``, ``"noise"``,
+            ``"no_beats"`` or ``"unchecked"`` when the model's rate is below the 50 Hz
+            that R-peak detection needs); the stage of an epoch whose ECG is
+            ``"noise"`` or ``"no_beats"`` is not backed by heartbeats.
 
         Raises
         ------
         ValueError
             See :meth:`epochs`.
         """
-        X, onsets = self.epochs(ecg, fs)
+        rows = self._raw_epochs(ecg, fs)
+        quality = self.ecg_quality(rows)  # first: a heart-rate preprocessor reuses it
+        X, onsets = self._model_input(rows), np.arange(len(rows)) * self.epoch_length
         if len(X) < 2 * self.context + 1:
             logger.warning("Only %d epochs: fewer than the %d-epoch context window the "
                            "model was trained with; edge padding dominates.", len(X),
@@ -197,6 +271,14 @@ class StagingModel:
                               "stage": classes[np.argmax(proba, axis=1)]})
         for k, label in enumerate(classes):
             table[f"p_{label}"] = proba[:, k]
+        table["ecg_quality"] = quality
+        n_failed = int(np.isin(quality, ECG_FAILED).sum())
+        if n_failed > len(quality) / 2:
+            logger.warning(
+                "%d of %d epochs (%.0f%%) failed the ECG quality gate (noise or no "
+                "beats): the stages of this recording are not backed by heartbeats. "
+                "Check the channel and the electrodes.", n_failed, len(quality),
+                100.0 * n_failed / len(quality))
         return table
 
     def describe(self) -> str:

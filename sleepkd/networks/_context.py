@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -13,6 +14,8 @@ from ._blocks import (ConvBlock, DoubleConvBlock, check_input, check_int_tuple,
 
 #: With ``pools="auto"`` each epoch's last encoder map keeps about this many samples.
 AUTO_POOL_TARGET_LENGTH = 8
+#: Length of one scored epoch in seconds (the AASM / R&K standard).
+EPOCH_LENGTH = 30.0
 
 
 def auto_pools(epoch_length: int, n_levels: int,
@@ -75,6 +78,36 @@ class _GRUStage(nn.Module):
         return self.gru(z)[0]
 
 
+def _samples_per_epoch(n_times: int, n_epochs: int, n_context: int, sfreq: float | None,
+                       epoch_seconds) -> int:
+    """Samples per epoch: from ``sfreq * epoch_seconds``, checked against ``n_times``
+    (or ``n_times / n_epochs`` without ``sfreq``)."""
+    if isinstance(epoch_seconds, bool) or not isinstance(epoch_seconds, numbers.Real) \
+            or not math.isfinite(epoch_seconds) or epoch_seconds <= 0:
+        raise ValueError(f"epoch_length must be a positive number of seconds, got "
+                         f"{epoch_seconds!r}.")
+    if n_times % n_epochs:
+        raise ValueError(f"n_times={n_times} is not a multiple of 2 * n_context + 1 = "
+                         f"{n_epochs} (n_context={n_context} epochs on each side).")
+    if sfreq is None:
+        return n_times // n_epochs
+    exact = sfreq * epoch_seconds
+    length = round(exact)
+    if length < 1 or abs(exact - length) > 1e-6 * max(1.0, exact):
+        raise ValueError(f"sfreq * epoch_length = {sfreq:g} Hz x {epoch_seconds:g} s = "
+                         f"{exact:g} is not a whole number of samples per epoch.")
+    if n_times != n_epochs * length:
+        found = f"{n_times / length:g}"
+        raise ValueError(
+            f"n_times={n_times} does not match n_context={n_context}: "
+            f"{n_epochs} epochs (2 * n_context + 1) of {length} samples "
+            f"({sfreq:g} Hz x {epoch_seconds:g} s) make n_times={n_epochs * length}, but "
+            f"the input holds {found} epochs of {length} samples. Build the input with "
+            f"the same context as the network (add_context(..., n_context)) or set "
+            f"n_context to match it.")
+    return length
+
+
 class ContextNet(nn.Module):
     """Per-epoch conv encoder + sequence model over ``2 * n_context + 1`` epochs.
 
@@ -97,9 +130,17 @@ class ContextNet(nn.Module):
     n_times : int
         Input length, ``(2 * n_context + 1) * L`` for epochs of ``L`` samples.
     sfreq : float or None
-        Sampling rate in Hz (stored for reference).
+        Sampling rate of the input in Hz. When given, each epoch must hold exactly
+        ``L = sfreq * epoch_length`` samples, so an input built with another context
+        (e.g. 9 epochs of 120 samples for ``n_context=2``) is refused rather than
+        read as epochs of the wrong length. ``None`` (e.g. feature rows, which have
+        no sampling rate): ``L = n_times / (2 * n_context + 1)`` and only the
+        divisibility can be checked; pass ``sfreq`` (the estimators' ``sfreq``
+        parameter) to have the input length checked.
     n_context : int
         Epochs of context on each side of the scored epoch.
+    epoch_length : float
+        Length of one epoch in seconds (used with ``sfreq`` only).
     widths : sequence of int
         Encoder channels per level.
     pools : "auto" or sequence of int
@@ -127,14 +168,18 @@ class ContextNet(nn.Module):
         only, so the maps align in time with a teacher that sees only the scored epoch.
     n_epochs_in_window : int
         ``2 * n_context + 1``.
+    samples_per_epoch : int
+        ``L``: ``sfreq * epoch_length``, or ``n_times / n_epochs_in_window`` without
+        ``sfreq``.
     min_times : int
         The shortest accepted input, ``n_epochs_in_window * prod(pools)``.
 
     Raises
     ------
     ValueError
-        If ``n_times`` is not a multiple of ``2 * n_context + 1``, an epoch is shorter
-        than ``prod(pools)``, or an argument is invalid.
+        If ``n_times`` is not a multiple of ``2 * n_context + 1``, differs from
+        ``(2 * n_context + 1) * sfreq * epoch_length`` when ``sfreq`` is given, an
+        epoch is shorter than ``prod(pools)``, or an argument is invalid.
 
     Examples
     --------
@@ -155,6 +200,7 @@ class ContextNet(nn.Module):
         sfreq: float | None = None,
         *,
         n_context: int = 2,
+        epoch_length: float = EPOCH_LENGTH,
         widths: Sequence[int] = (16, 32, 64, 128),
         pools: str | Sequence[int] = "auto",
         kernel_size: int = 5,
@@ -168,23 +214,21 @@ class ContextNet(nn.Module):
         n_chans, n_outputs, n_times, sfreq = check_network_args(n_chans, n_outputs, n_times, sfreq)
         n_context = check_positive_int(n_context, "n_context", minimum=0)
         n_epochs = 2 * n_context + 1
-        if n_times % n_epochs:
-            raise ValueError(f"n_times={n_times} is not a multiple of 2 * n_context + 1 = "
-                             f"{n_epochs} (n_context={n_context} epochs on each side).")
-        epoch_length = n_times // n_epochs
+        epoch_length_samples = _samples_per_epoch(n_times, n_epochs, n_context, sfreq,
+                                                  epoch_length)
         widths = check_int_tuple(widths, "widths")
         if isinstance(pools, str):
             if pools != "auto":
                 raise ValueError(f"pools must be 'auto' or a sequence of ints, got {pools!r}.")
-            pools = auto_pools(epoch_length, len(widths))
+            pools = auto_pools(epoch_length_samples, len(widths))
         pools = check_int_tuple(pools, "pools")
         if len(pools) != len(widths):
             raise ValueError(f"widths and pools must have the same length, got {len(widths)} "
                              f"widths and {len(pools)} pools.")
         min_epoch = math.prod(pools)
-        if epoch_length < min_epoch:
+        if epoch_length_samples < min_epoch:
             raise ValueError(
-                f"epochs of {epoch_length} samples are too short for pools {pools}: "
+                f"epochs of {epoch_length_samples} samples are too short for pools {pools}: "
                 f"ContextNet needs at least {min_epoch} samples per epoch, i.e. n_times >= "
                 f"{min_epoch * n_epochs} for n_context={n_context}.")
         if sequence not in ("gru", "tcn"):
@@ -200,6 +244,7 @@ class ContextNet(nn.Module):
 
         self.n_chans, self.n_outputs, self.n_times, self.sfreq = n_chans, n_outputs, n_times, sfreq
         self.n_context, self.n_epochs_in_window = n_context, n_epochs
+        self.epoch_length, self.samples_per_epoch = float(epoch_length), epoch_length_samples
         self.widths, self.pools = widths, pools
         self.kernel_size = check_positive_int(kernel_size, "kernel_size")
         self.dilation = check_positive_int(dilation, "dilation")
@@ -254,6 +299,10 @@ class ContextNet(nn.Module):
         if x.shape[-1] % n_epochs:
             raise ValueError(f"{name} expects n_times to be a multiple of {n_epochs} "
                              f"(2 * n_context + 1), got {x.shape[-1]}.")
+        if self.sfreq is not None and x.shape[-1] != n_epochs * self.samples_per_epoch:
+            raise ValueError(
+                f"{name} expects {n_epochs} epochs of {self.samples_per_epoch} samples "
+                f"(n_times={n_epochs * self.samples_per_epoch}), got {x.shape[-1]} samples.")
         # (batch, chans, n_epochs * L) -> (batch * n_epochs, chans, L), epochs in order.
         z = x.reshape(batch, self.n_chans, n_epochs, -1).transpose(1, 2)
         z = z.reshape(batch * n_epochs, self.n_chans, -1)
