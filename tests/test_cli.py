@@ -51,7 +51,7 @@ def _error_line(capsys) -> str:
 
 def test_predict_writes_hypnogram_csv(bundle, recording, tmp_path, capsys):
     out = tmp_path / "hyp.csv"
-    code = main(["predict", str(bundle), str(recording / "night.npz"), "--out", str(out),
+    code = main(["predict", "--allow-pickle", str(bundle), str(recording / "night.npz"), "--out", str(out),
                  "--no-plot"])
     assert code == 0
     table = pd.read_csv(out)
@@ -71,19 +71,19 @@ def test_predict_writes_hypnogram_csv(bundle, recording, tmp_path, capsys):
 def test_predict_npy_with_fs_and_default_plot(bundle, recording, tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "hyp.csv"
-    code = main(["predict", str(bundle), str(recording / "night.npy"), "--fs", "20",
+    code = main(["predict", "--allow-pickle", str(bundle), str(recording / "night.npy"), "--fs", "20",
                  "--out", str(out), "--quiet"])
     assert code == 0
     assert out.is_file() and out.with_suffix(".png").stat().st_size > 0
 
 
 @pytest.mark.parametrize("args, match", [
-    (["predict", "{bundle}", "{dir}/missing.npz"], "missing.npz"),
-    (["predict", "{dir}/no_model.joblib", "{dir}/night.npz"], "No such model file"),
-    (["predict", "{bundle}", "{dir}/night.npy"], "fs"),  # .npy without --fs
-    (["predict", "{bundle}", "{dir}/night.npy", "--fs", "5"], "below the 10 Hz"),
-    (["predict", "{bundle}", "{dir}/night.npz", "--channel", "EEG"], "EEG"),
-    (["predict", "{dir}/night.npz", "{dir}/night.npz"], "not a readable sleepkd model"),
+    (["predict", "--allow-pickle", "{bundle}", "{dir}/missing.npz"], "missing.npz"),
+    (["predict", "--allow-pickle", "{dir}/no_model.joblib", "{dir}/night.npz"], "No such model file"),
+    (["predict", "--allow-pickle", "{bundle}", "{dir}/night.npy"], "fs"),  # .npy without --fs
+    (["predict", "--allow-pickle", "{bundle}", "{dir}/night.npy", "--fs", "5"], "below the 10 Hz"),
+    (["predict", "--allow-pickle", "{bundle}", "{dir}/night.npz", "--channel", "EEG"], "EEG"),
+    (["predict", "--allow-pickle", "{dir}/night.npz", "{dir}/night.npz"], "not a readable sleepkd model"),
 ])
 def test_predict_bad_input_exits_1_with_one_line(bundle, recording, capsys, args, match):
     args = [a.format(bundle=bundle, dir=recording) for a in args]
@@ -93,7 +93,7 @@ def test_predict_bad_input_exits_1_with_one_line(bundle, recording, capsys, args
 
 def test_recording_shorter_than_an_epoch(bundle, tmp_path, capsys):
     np.savez(tmp_path / "short.npz", ecg=np.zeros(200), fs=20.0)  # 10 s
-    assert main(["predict", str(bundle), str(tmp_path / "short.npz")]) == 1
+    assert main(["predict", "--allow-pickle", str(bundle), str(tmp_path / "short.npz")]) == 1
     assert "shorter than one 30-s epoch" in _error_line(capsys)
 
 
@@ -124,7 +124,7 @@ def test_predict_flags_pure_noise_ecg(bundle_100hz, tmp_path, capsys):
     ecg = np.random.default_rng(0).normal(size=10 * 30 * 100)  # 10 epochs of noise
     np.savez(tmp_path / "noise.npz", ecg=ecg, fs=100.0)
     out = tmp_path / "noise.csv"
-    assert main(["predict", str(bundle_100hz), str(tmp_path / "noise.npz"), "--out",
+    assert main(["predict", "--allow-pickle", str(bundle_100hz), str(tmp_path / "noise.npz"), "--out",
                  str(out), "--quiet"]) == 0
     table = pd.read_csv(out)
     assert (table["stage"] == "W").all()  # the model is confident: the flag is the news
@@ -139,7 +139,7 @@ def test_predict_flags_only_the_bad_epochs_of_a_good_night(bundle_100hz, tmp_pat
                                                            capsys):
     np.savez(tmp_path / "night.npz", ecg=_ecg_night(8, noisy_epochs=(2, 3)), fs=100.0)
     out = tmp_path / "night.csv"
-    assert main(["predict", str(bundle_100hz), str(tmp_path / "night.npz"), "--out",
+    assert main(["predict", "--allow-pickle", str(bundle_100hz), str(tmp_path / "night.npz"), "--out",
                  str(out), "--no-plot"]) == 0
     quality = pd.read_csv(out)["ecg_quality"].tolist()
     assert quality == ["ok", "ok", "noise", "noise", "ok", "ok", "ok", "ok"]
@@ -159,7 +159,7 @@ def test_failed_epochs_are_shaded_on_the_hypnogram():
     _shade_failed_epochs(ax, onsets, quality, 30.0)
     spans = [p for p in ax.patches]
     assert len(spans) == 2
-    assert ax.get_legend().get_texts()[0].get_text() == "ECG failed the quality gate"
+    assert ax.get_legend().get_texts()[0].get_text() == "no usable ECG / heart rate"
     plt.close(fig)
 
 
@@ -178,7 +178,7 @@ def test_help_and_version_exit_0(capsys):
 
 def test_debug_shows_the_exception(recording):
     with pytest.raises(FileNotFoundError):
-        main(["--debug", "predict", str(recording / "nope.joblib"),
+        main(["--debug", "predict", "--allow-pickle", str(recording / "nope.joblib"),
               str(recording / "night.npz")])
 
 
@@ -196,7 +196,7 @@ def test_tiny_demo_end_to_end_then_predict(tmp_path, capsys):
     model = load_model(out / "model.joblib")
     assert model.context == 4 and model.preprocessor is not None
     assert "synthetic" in model.provenance
-    code = main(["predict", str(out / "model.joblib"), str(out / "example_night_ecg.npz"),
+    code = main(["predict", "--allow-pickle", str(out / "model.joblib"), str(out / "example_night_ecg.npz"),
                  "--out", str(tmp_path / "hyp.csv"), "--quiet"])
     assert code == 0
     table = pd.read_csv(tmp_path / "hyp.csv")
@@ -232,3 +232,72 @@ def test_full_demo(tmp_path):
     # every ECG student learns from heart rate alone: well above chance (kappa 0)
     for model in ("ECG baseline", "SD+CL", "AT+CL", "AT+SD+CL"):
         assert kappa[model] > 0.15, (model, kappa[model])
+
+
+def test_predict_refuses_a_pickle_without_allow_pickle(bundle, recording, capsys):
+    assert main(["predict", str(bundle), str(recording / "night.npz")]) == 1
+    assert "--allow-pickle" in _error_line(capsys)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """'sleepkd train' on 4 shipped slpdb records (2 training epochs: tiny, fast)."""
+    from sleepkd.datasets import slpdb_path
+
+    out = tmp_path_factory.mktemp("train") / "model.sleepkd"
+    code = main(["train", str(slpdb_path()), "--records", "slp01a", "slp02a", "slp04",
+                 "slp14", "--max-epochs", "2", "--out", str(out), "--quiet"])
+    assert code == 0
+    return out
+
+
+def test_train_then_predict_a_slpdb_record(trained, tmp_path, capsys):
+    from sleepkd.datasets import slpdb_path
+    from sleepkd.io import load_slpdb
+
+    out = tmp_path / "slp32.csv"
+    assert main(["predict", str(trained), str(slpdb_path() / "slp32.ecg"), "--out", str(out),
+                 "--no-plot"]) == 0
+    table = pd.read_csv(out)
+    beats = load_slpdb(slpdb_path(), records=["slp32"])[0].beat_times
+    assert len(table) == int(np.ceil(beats[-1] / 30.0))
+    assert set(table["stage"]) <= {"W", "L", "D", "R"}
+    np.testing.assert_allclose(table.filter(like="p_").sum(axis=1), 1.0, atol=1e-3)
+    assert set(table["hr_quality"]) <= {"ok", "gap"}
+    assert "Staged" in capsys.readouterr().out
+
+
+def test_predict_reads_a_csv_of_beat_times(trained, tmp_path):
+    from sleepkd.evaluation._night_bundle import NightStagingModel  # noqa: F401
+    from sleepkd.io._model_file import load_model_file
+
+    beats = np.cumsum(np.full(3000, 0.9))  # 45 min at 66.7 beats/min
+    pd.DataFrame({"beat_times": beats}).to_csv(tmp_path / "beats.csv", index=False)
+    out = tmp_path / "beats_hyp.csv"
+    assert main(["predict", str(trained), str(tmp_path / "beats.csv"), "--out", str(out),
+                 "--no-plot", "--quiet"]) == 0
+    expected = load_model_file(trained).predict_beats(beats)
+    table = pd.read_csv(out)
+    assert table["stage"].tolist() == expected["stage"].tolist()
+
+
+def test_predict_refuses_a_crafted_safe_model(trained, recording, tmp_path, capsys):
+    import io
+    import pickle
+    import zipfile
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    crafted = tmp_path / "crafted.sleepkd"
+    with zipfile.ZipFile(trained) as src, zipfile.ZipFile(crafted, "w") as dst:
+        dst.writestr("model.json", src.read("model.json"))
+        buffer = io.BytesIO()
+        pickle.dump({"w": Payload()}, buffer)
+        dst.writestr("weights.pt", buffer.getvalue())
+    assert main(["predict", str(crafted), str(recording / "night.npz")]) == 1
+    assert "refused" in _error_line(capsys)
+    assert not marker.exists()

@@ -335,7 +335,8 @@ def test_get_network():
         pass
 
     assert get_network(MyNet) is MyNet
-    with pytest.raises(ValueError, match=r"\['compact', 'context', 'mlp', 'utime'\]"):
+    known = r"\['compact', 'context', 'epoch_sequence', 'feature_sequence', 'heart_rate_tcn', "
+    with pytest.raises(ValueError, match=known + r"'mlp', 'utime'\]"):
         get_network("resnet")
     with pytest.raises(ValueError, match="nn.Module subclass"):
         get_network(UTime(1, 4, 3000))

@@ -85,7 +85,7 @@ def configure_logging(quiet: bool = False, debug: bool = False) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sleepkd`` command."""
     from sleepkd import __version__
-    from sleepkd.cli import _demo, _experiment, _predict
+    from sleepkd.cli import _demo, _experiment, _predict, _train
 
     parser = _Parser(
         prog=PROG,
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show full tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in (_demo, _experiment, _predict):
+    for module in (_demo, _experiment, _train, _predict):
         module.add_parser(sub, [common])
     return parser
 
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help(sys.stderr)
-            raise UsageError("a command is required: demo, experiment or predict")
+            raise UsageError("a command is required: demo, experiment, train or predict")
         configure_logging(quiet=getattr(args, "quiet", False), debug=args.debug)
         return int(args.run(args) or 0)
     except SystemExit as exc:  # --help / --version

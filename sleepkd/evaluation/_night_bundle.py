@@ -138,7 +138,7 @@ class NightStagingModel:
             table[f"p_{label}"] = proba[:, k]
         table["hr_quality"] = np.where(valid, "ok", "gap")
         n_gap = int((~valid).sum())
-        logger.info("Staged %d epochs from %d beats (%d rejected as ectopic/artefact); %d "
+        logger.debug("Staged %d epochs from %d beats (%d rejected as ectopic/artefact); %d "
                     "epochs mostly bridged.", len(X), report["n_beats"],
                     report["n_rejected_beats"], n_gap)
         if n_gap > len(valid) / 2:

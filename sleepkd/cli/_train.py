@@ -1,0 +1,115 @@
+"""``sleepkd train INPUT``: fit a night-level stager on a folder of recordings."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_DESCRIPTION = """\
+Fit a night-level ECG stager on a folder of recordings with expert stages and write
+it as a safe .sleepkd model file for 'sleepkd predict'. The student reads the heart
+rate of the whole night (from annotated beats, or R-peaks detected in the ECG). When
+every recording also has an EEG, an EEG teacher is fitted first and the student learns
+from it too (soft-label distillation); otherwise the student learns from the stages
+alone. INPUT is a folder of WFDB records with beat and stage annotations (slpdb style:
+NAME.hea, NAME.ecg beats, NAME.st stages)."""
+
+
+def add_parser(subparsers, parents) -> None:
+    """Register the ``train`` subcommand."""
+    from sleepkd.cli._demo import add_threads_argument
+
+    parser = subparsers.add_parser(
+        "train", parents=parents, help="fit a stager on a folder of recordings",
+        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("input", metavar="INPUT", help="folder of recordings")
+    parser.add_argument("--out", metavar="MODEL", default="sleepkd-model.sleepkd",
+                        help="model file to write (default: ./sleepkd-model.sleepkd)")
+    parser.add_argument("--scheme", choices=("4class", "3class", "5class"), default="4class",
+                        help="label scheme (default: 4class)")
+    parser.add_argument("--records", metavar="NAME", nargs="+",
+                        help="only these records (default: every record in INPUT)")
+    parser.add_argument("--ecg-only", action="store_true",
+                        help="train the ECG student alone even when there is EEG")
+    parser.add_argument("--max-epochs", metavar="E", type=int, default=60,
+                        help="training epochs of the student (default: 60)")
+    parser.add_argument("--seed", metavar="S", type=int, default=0, help="random seed")
+    parser.add_argument("--quiet", action="store_true", help="print only the file written")
+    add_threads_argument(parser)
+    parser.set_defaults(run=run)
+
+
+def _read_recordings(folder: Path, records):
+    """Recordings of a folder (WFDB records with slpdb-style annotations)."""
+    from sleepkd.io import load_slpdb
+
+    if not folder.is_dir():
+        raise FileNotFoundError(f"No such folder: {folder}")
+    if not any(folder.glob("*.hea")):
+        raise ValueError(f"{folder} holds no WFDB record (.hea): sleepkd train reads folders "
+                         "of WFDB records with beat (.ecg) and stage (.st) annotations.")
+    return load_slpdb(folder, records=records)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sleepkd train``; return the exit code."""
+    from sleepkd import DistilledECGStager
+    from sleepkd.cli import UsageError
+    from sleepkd.cli._demo import set_threads
+    from sleepkd.evaluation._night_bundle import NightStagingModel
+    from sleepkd.evaluation._provenance import data_provenance
+    from sleepkd.evaluation._recipes import (FS_HR, HR_SCALE, night_inputs, night_student,
+                                             night_teacher)
+    from sleepkd.io._model_file import save_model_file
+
+    if args.max_epochs < 1:
+        raise UsageError("--max-epochs must be at least 1")
+    set_threads(args.threads)
+    say = (lambda *a: None) if args.quiet else print
+    start = time.perf_counter()
+    recordings = _read_recordings(Path(args.input), args.records)
+    data = night_inputs(recordings, scheme=args.scheme,
+                        eeg=False if args.ecg_only else None)
+    n_nights, n_subjects = len(set(data.nights)), len(set(data.groups))
+    if n_subjects < 2:
+        raise ValueError(f"{args.input} holds {n_subjects} subject(s): training needs at "
+                         "least 2, one of them to select the checkpoint on.")
+    verbose = 0 if args.quiet else 1
+    student = night_student(max_epochs=args.max_epochs, random_state=args.seed,
+                            verbose=verbose)
+    say(f"sleepkd train: {n_nights} nights of {n_subjects} subjects, "
+        f"{int(data.scored.sum())} scored epochs ({data.n_unscored_kept} unscored kept in "
+        f"place). {data.DESCR}")
+    if data.X_eeg is not None:
+        say("Every recording has an EEG: fitting the EEG night teacher, then the ECG "
+            "student with soft-label distillation.")
+        estimator = DistilledECGStager(
+            teacher=night_teacher(max_epochs=max(args.max_epochs // 2, 1),
+                                  random_state=args.seed, verbose=verbose),
+            student=student, strategy="sd+cl", random_state=args.seed)
+        estimator.fit(data.X, data.y, X_eeg=data.X_eeg, groups=data.groups,
+                      nights=data.nights)
+        strategy, history = "sd+cl", estimator.student_.history_
+    else:
+        say("No EEG (or --ecg-only): fitting the ECG night student on the stages alone.")
+        estimator = student.fit(data.X, data.y, nights=data.nights, groups=data.groups)
+        strategy, history = "baseline", estimator.history_
+    best = [row for row in history if row.get("best")]
+    valid_f1 = best[-1].get("valid_f1") if best else None
+    model = NightStagingModel(
+        estimator, fs_hr=FS_HR, scheme=args.scheme, standardize=HR_SCALE,
+        provenance=f"{data_provenance(data)} ({n_nights} nights from {args.input})",
+        info={"strategy": strategy, "records": sorted(set(data.nights.tolist())),
+              "valid_weighted_f1": None if valid_f1 is None else float(valid_f1),
+              "seed": args.seed})
+    path = save_model_file(model, args.out)
+    say(f"Trained in {time.perf_counter() - start:.0f} s; validation weighted F1 "
+        f"{'n/a' if valid_f1 is None else f'{valid_f1:.3f}'} (held-out nights of the "
+        "training subjects, used to pick the checkpoint: not a test score).")
+    say(f"Model: {model.describe()}")
+    print(f"Wrote: {path}")
+    return 0
