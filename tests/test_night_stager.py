@@ -120,3 +120,22 @@ def test_cross_val_score_routes_eeg_groups_and_nights(toy):
     finally:
         sklearn.set_config(enable_metadata_routing=False)
     assert scores.shape == (2,) and np.all(scores > 0.2), scores
+
+
+def test_run_experiment_with_night_models_scores_scored_epochs_only(toy):
+    from sleepkd.evaluation import run_experiment
+
+    X, X_eeg, y, nights, groups = toy
+    data = {"X_ecg": X, "X_eeg": X_eeg, "y": y, "groups": groups, "records": nights}
+    result = run_experiment(
+        data, teacher=_night(EEGNightTeacher, max_epochs=5),
+        student=_night(ECGNightStudent, max_epochs=8), schemes=("3class",),
+        strategies=("baseline", "sd+cl", "fd+sd+cl"), n_splits=3, max_folds=2,
+        stager_params={"pretrain_epochs": 2}, verbose=0)
+    assert set(result.scores["model"]) == {"EEG teacher", "ECG baseline", "SD+CL", "FD+SD+CL"}
+    assert "?" not in set(result.predictions["y_true"])
+    tested = result.predictions[result.predictions["model"] == "ECG baseline"]
+    test_subjects = {s for k in (0, 1) for s in result.folds[k]}
+    assert len(tested) == int(np.sum((y != "?") & np.isin(groups, list(test_subjects))))
+    teacher = result.scores[result.scores["model"] == "EEG teacher"]
+    assert (teacher["kappa"] > 0.6).all()

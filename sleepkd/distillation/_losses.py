@@ -454,3 +454,86 @@ class AttentionTransferLoss(nn.Module):
         return attention_transfer_loss(teacher_features, student_features,
                                        distance=self.distance, normalize=self.normalize,
                                        eps=self.eps, weights=self.weights)
+
+
+# --------------------------------------------------------------------------- features
+_FD_DISTANCES = ("l2", "l1", "cosine")
+
+
+def feature_distillation_loss(student_embedding: torch.Tensor, teacher_embedding: torch.Tensor,
+                              projection: nn.Module | None = None, *,
+                              distance: str = "l2") -> torch.Tensor:
+    """FitNets-style feature distillation: the projected student embedding vs the teacher's.
+
+    ``mean_i d(P s_i, t_i)`` over the rows (epochs) ``i``, with ``P`` a learned
+    projection (Romero et al. 2015, "FitNets"), ``d`` the mean squared difference over
+    the dimensions (``"l2"``), the mean absolute difference (``"l1"``) or ``1 - cos``
+    (``"cosine"``).
+
+    Parameters
+    ----------
+    student_embedding : Tensor, shape (n_rows, d_student)
+    teacher_embedding : Tensor, shape (n_rows, d_teacher)
+        Treated as a constant target (no gradient).
+    projection : nn.Module or None
+        Maps ``d_student`` to ``d_teacher`` (e.g. ``nn.Linear``); ``None``: identity.
+    distance : {"l2", "l1", "cosine"}, default="l2"
+
+    Returns
+    -------
+    loss : Tensor (scalar)
+
+    Examples
+    --------
+    >>> import torch
+    >>> s, t = torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 4.0]])
+    >>> float(feature_distillation_loss(s, t))  # ((1-1)^2 + (2-4)^2) / 2
+    2.0
+    """
+    if distance not in _FD_DISTANCES:
+        raise ValueError(f"distance must be one of {list(_FD_DISTANCES)}, got {distance!r}.")
+    if student_embedding.ndim != 2 or teacher_embedding.ndim != 2 or (
+            student_embedding.shape[0] != teacher_embedding.shape[0]):
+        raise ValueError(
+            f"Embeddings must be (n_rows, dim) with the same rows, got "
+            f"{tuple(student_embedding.shape)} and {tuple(teacher_embedding.shape)}.")
+    projected = student_embedding if projection is None else projection(student_embedding)
+    target = teacher_embedding.detach()
+    if projected.shape != target.shape:
+        raise ValueError(f"The projected student embedding {tuple(projected.shape)} does not "
+                         f"match the teacher's {tuple(target.shape)}.")
+    if projected.shape[0] == 0:
+        return projected.sum() * 0.0
+    if distance == "l2":
+        return ((projected - target) ** 2).mean()
+    if distance == "l1":
+        return (projected - target).abs().mean()
+    return (1.0 - F.cosine_similarity(projected, target, dim=1)).mean()
+
+
+class FeatureDistillationLoss(nn.Module):
+    """Criterion: :func:`feature_distillation_loss` with its own learned projection.
+
+    The projection (an ``nn.Linear(student_dim, teacher_dim)``) belongs to the
+    criterion, so skorch trains it with the student (criterion parameters are
+    learnable parameters of the net) and it is dropped after the pre-training stage.
+
+    Parameters
+    ----------
+    student_dim, teacher_dim : int
+        Embedding sizes.
+    distance : {"l2", "l1", "cosine"}, default="l2"
+    """
+
+    def __init__(self, student_dim: int, teacher_dim: int, distance: str = "l2") -> None:
+        super().__init__()
+        if distance not in _FD_DISTANCES:
+            raise ValueError(f"distance must be one of {list(_FD_DISTANCES)}, got "
+                             f"{distance!r}.")
+        self.projection = nn.Linear(int(student_dim), int(teacher_dim))
+        self.distance = distance
+
+    def forward(self, student_embedding: torch.Tensor,
+                teacher_embedding: torch.Tensor) -> torch.Tensor:
+        return feature_distillation_loss(student_embedding, teacher_embedding,
+                                         self.projection, distance=self.distance)

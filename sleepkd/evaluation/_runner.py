@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from sleepkd.evaluation._provenance import PROVENANCE_NOTE, data_provenance
-from sleepkd.stages import SCHEMES
+from sleepkd.stages import SCHEMES, UNSCORED
 
 logger = logging.getLogger(__name__)
 
@@ -519,12 +519,16 @@ def run_experiment(
                     if keep_estimators:
                         estimators.update({(seed, fold, scheme, name): est for name, (est, _)
                                            in fitted.items()})
-                    fitted = {name: pred for name, (_, pred) in fitted.items()}
+                    # unscored epochs (kept in place for the night models) are not scored
+                    keep = y[test] != UNSCORED
+                    test_rows = test[keep]
+                    fitted = {name: np.asarray(pred)[keep] for name, (_, pred)
+                              in fitted.items()}
                     labels = list(SCHEMES[scheme])
-                    present = [c for c in labels if c in set(y[test]) | set(
+                    present = [c for c in labels if c in set(y[test_rows]) | set(
                         np.concatenate([p for p in fitted.values()]))]
                     for model, y_pred in fitted.items():
-                        report = staging_report(y[test], y_pred, labels=present)
+                        report = staging_report(y[test_rows], y_pred, labels=present)
                         row = {"seed": seed, "fold": fold, "scheme": scheme, "model": model,
                                "n_epochs": report.n_epochs,
                                **{m: getattr(report, m) for m in _METRIC_COLUMNS}}
@@ -533,8 +537,9 @@ def run_experiment(
                         score_rows.append(row)
                         prediction_frames.append(pd.DataFrame({
                             "seed": seed, "fold": fold, "scheme": scheme, "model": model,
-                            "subject": groups[test], "record": arrays["records"][test],
-                            "onset": arrays["onsets"][test], "y_true": y[test],
+                            "subject": groups[test_rows],
+                            "record": arrays["records"][test_rows],
+                            "onset": arrays["onsets"][test_rows], "y_true": y[test_rows],
                             "y_pred": np.asarray(y_pred)}))
                         logger.info("seed %d fold %d %s %-22s kappa %.3f  F1w %.3f",
                                     seed, fold, scheme, model, report.kappa,
@@ -557,30 +562,54 @@ def run_experiment(
         estimators=estimators)
 
 
+def _reads_nights(estimator) -> bool:
+    return bool(getattr(estimator, "reads_nights", False))
+
+
 def _fit_fold(arrays, y, train, test, *, seed, teacher, student, strategies,
               extra_models, stager_params, bar, label, frozen, stager_class) -> dict:
-    """Fit every model on the training rows; name -> (fitted model, test predictions)."""
-    X_ecg, X_eeg, groups = arrays["X_ecg"], arrays["X_eeg"], arrays["groups"]
+    """Fit every model on the training rows; name -> (fitted model, test predictions).
+
+    Night-level models read every row of their nights (unscored epochs kept in place,
+    ``nights`` = the records); per-epoch models are fitted on the scored rows only.
+    """
+    X_ecg, X_eeg, groups, nights = (arrays["X_ecg"], arrays["X_eeg"], arrays["groups"],
+                                    arrays["records"])
+    scored = y != UNSCORED
+    scored_train = train[scored[train]]
     predictions = {}
     bar.set_postfix_str(f"{label}: {TEACHER_NAME}")
     logger.info("%s: fitting the EEG teacher.", label)
-    teacher_ = _seeded(teacher, seed).fit(X_eeg[train], y[train], groups=groups[train])
-    predictions[TEACHER_NAME] = teacher_, teacher_.predict(X_eeg[test])
+    teacher_ = _seeded(teacher, seed)
+    if _reads_nights(teacher_):
+        teacher_.fit(X_eeg[train], y[train], nights=nights[train], groups=groups[train])
+        teacher_pred = teacher_.predict(X_eeg[test], nights=nights[test])
+    else:
+        teacher_.fit(X_eeg[scored_train], y[scored_train], groups=groups[scored_train])
+        teacher_pred = teacher_.predict(X_eeg[test])
+    predictions[TEACHER_NAME] = teacher_, teacher_pred
     bar.update()
     shared = frozen(teacher_)
+    rows = train if _reads_nights(student) else scored_train
     for strategy in strategies:
         name = STRATEGY_NAMES[strategy]
         bar.set_postfix_str(f"{label}: {name}")
         logger.info("%s: fitting the %s student.", label, name)
         stager = stager_class(teacher=shared, student=student, strategy=strategy,
                               random_state=seed, **stager_params)
-        stager.fit(X_ecg[train], y[train], X_eeg=X_eeg[train], groups=groups[train])
-        predictions[name] = stager, stager.predict(X_ecg[test])
+        stager.fit(X_ecg[rows], y[rows], X_eeg=X_eeg[rows], groups=groups[rows],
+                   nights=nights[rows])
+        predictions[name] = stager, stager.predict(X_ecg[test], nights=nights[test])
         bar.update()
     for name, (estimator, X_extra) in extra_models.items():
         bar.set_postfix_str(f"{label}: {name}")
         logger.info("%s: fitting %s.", label, name)
-        model = _seeded(estimator, seed).fit(X_extra[train], y[train])
-        predictions[name] = model, model.predict(X_extra[test])
+        model = _seeded(estimator, seed)
+        if _reads_nights(model):
+            model.fit(X_extra[train], y[train], nights=nights[train], groups=groups[train])
+            predictions[name] = model, model.predict(X_extra[test], nights=nights[test])
+        else:
+            model.fit(X_extra[scored_train], y[scored_train])
+            predictions[name] = model, model.predict(X_extra[test])
         bar.update()
     return predictions
