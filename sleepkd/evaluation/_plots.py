@@ -14,7 +14,7 @@ from sleepkd.evaluation._provenance import PROVENANCE_NOTE
 from sleepkd.stages import SCHEMES
 
 #: Models drawn in the hypnogram figure, top to bottom after the expert.
-HYPNOGRAM_MODELS = ("EEG teacher", "ECG baseline", "AT+SD+CL")
+HYPNOGRAM_MODELS = ("EEG teacher", "ECG baseline", "SD+CL", "AT+SD+CL")
 # Stage order on a hypnogram's y axis, top to bottom (wake on top, deep sleep at the bottom).
 _HYPNOGRAM_ORDER = {
     "5class": ("W", "R", "N1", "N2", "N3"),
@@ -146,7 +146,7 @@ def plot_hypnograms(result, scheme: str, *, record=None, models=HYPNOGRAM_MODELS
     record : str, optional
         Test record to draw; default the record of the first test subject of the
         first fold.
-    models : sequence of str, default=("EEG teacher", "ECG baseline", "AT+SD+CL")
+    models : sequence of str, default=("EEG teacher", "ECG baseline", "SD+CL", "AT+SD+CL")
         Models drawn below the expert; those not in the results are left out.
     seed : int, optional
         Seed whose predictions are drawn; default the first.

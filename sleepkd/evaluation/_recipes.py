@@ -96,3 +96,77 @@ def night_inputs(recordings, *, scheme: str = "4class", eeg: bool | None = None,
     data.X = standardize_per_record(data.X_hr, data.records, scale=HR_SCALE)
     data.nights = data.records
     return data
+
+
+#: Epochs of context on each side of the per-epoch ContextNet student (the previous
+#: design, kept for comparison).
+CONTEXT_EPOCHS = 4
+
+
+def context_student(*, max_epochs: int = 30, patience: int | None = 10, random_state=0,
+                    verbose: int = 0, tiny: bool = False):
+    """The previous per-epoch student: a ContextNet (conv encoder + GRU) over the heart
+    rate of the scored epoch and ``CONTEXT_EPOCHS`` epochs on each side."""
+    from sleepkd import ECGStudent
+
+    params = ({"n_context": CONTEXT_EPOCHS, "widths": (4, 4, 4, 4), "sequence_width": 4}
+              if tiny else {"n_context": CONTEXT_EPOCHS, "widths": (8, 16, 16, 32),
+                            "sequence": "gru"})
+    return ECGStudent(module="context", module_params=params, sfreq=FS_HR, lr=1e-3,
+                      batch_size=32, max_epochs=max_epochs, patience=patience,
+                      random_state=random_state, verbose=verbose)
+
+
+def night_config(max_epochs: int, *, tiny: bool = False, quiet: bool = False,
+                 fs_eeg: float = FS_EEG, patience: int | None = None) -> dict:
+    """Teacher, student and per-epoch comparison of the demo and ``sleepkd experiment``.
+
+    Parameters
+    ----------
+    max_epochs : int
+        Training epochs of the student; the teacher gets half (it converges faster).
+    tiny : bool
+        Much smaller networks, for tests (seconds; they learn little).
+    quiet : bool
+        Silence the per-epoch training logs.
+    fs_eeg : float
+        EEG rate of the teacher.
+    patience : int or None
+        Early-stopping patience; ``None``: a third of ``max_epochs`` (at least 3).
+
+    Returns
+    -------
+    config : dict
+        ``teacher``, ``student``, ``context_student`` (unfitted) and ``stager_params``.
+    """
+    verbose = 0 if quiet else 1
+    patience = max(3, max_epochs // 3) if patience is None else patience
+    teacher = night_teacher(max_epochs=max(1, max_epochs // 2), patience=patience,
+                            verbose=verbose, fs_eeg=fs_eeg)
+    student = night_student(max_epochs=max_epochs, patience=patience, verbose=verbose)
+    if tiny:
+        teacher.set_params(module_params={"widths": (2, 4, 4, 4, 4), "bottleneck_width": 4,
+                                          "embedding_dim": 4, "hidden": 4})
+        student.set_params(module_params={"widths": (2, 4, 4), "hidden": 4,
+                                          "dilations": (1, 2)})
+    return {"teacher": teacher, "student": student,
+            "context_student": context_student(max_epochs=max_epochs, patience=patience,
+                                               verbose=verbose, tiny=tiny),
+            "stager_params": {"pretrain_epochs": max(1, max_epochs // 4)}}
+
+
+def night_experiment_data(recordings, *, fs_eeg: float = FS_EEG):
+    """The data of a night-level experiment: :func:`night_inputs` (5-class labels, for
+    every scheme) with ``X_ecg`` = the night student's heart rate and
+    ``X_hr_context`` = the same heart rate with ``CONTEXT_EPOCHS`` epochs of context on
+    each side, for the per-epoch ContextNet student."""
+    from sleepkd.datasets import add_context
+
+    data = night_inputs(recordings, scheme="5class", fs_eeg=fs_eeg)
+    data.X_ecg = data.X
+    data.X_hr_context = add_context(data.X, data.records, CONTEXT_EPOCHS,
+                                    onsets=data.onsets).astype(np.float32)
+    data.DESCR = (f"{data.DESCR}\n\nECG student input: instantaneous heart rate of the whole "
+                  f"night at {FS_HR:g} Hz from the beat times, standardised per night "
+                  f"({HR_SCALE}); unscored epochs kept in place (masked).")
+    return data
