@@ -211,14 +211,26 @@ def test_tiny_demo_end_to_end_then_predict(tmp_path, capsys):
 
 def test_tiny_experiment_with_hrv_reference(tmp_path, capsys):
     pytest.importorskip("matplotlib")
-    code = main(["experiment", "--tiny", "--quiet", "--n-subjects", "4", "--hours", "0.25",
-                 "--folds", "2", "--max-epochs", "1", "--schemes", "3class",
-                 "--out", str(tmp_path)])
+    code = main(["experiment", "--models", "epoch", "--tiny", "--quiet", "--n-subjects",
+                 "4", "--hours", "0.25", "--folds", "2", "--max-epochs", "1", "--schemes",
+                 "3class", "--out", str(tmp_path)])
     assert code == 0
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert sorted(scores["fold"].unique()) == [0, 1]
     assert "HRV + gradient boosting" in set(scores["model"])
     assert "| HRV + gradient boosting |" in capsys.readouterr().out
+
+
+def test_tiny_night_experiment_compares_night_and_epoch_models(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    code = main(["experiment", "--tiny", "--quiet", "--n-subjects", "4", "--hours", "0.25",
+                 "--folds", "2", "--max-epochs", "1", "--schemes", "4class", "--seeds", "0",
+                 "1", "--out", str(tmp_path)])
+    assert code == 0
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert set(scores["model"]) == {"EEG teacher", "EEG teacher (per-epoch)", "ECG baseline",
+                                    "SD+CL", "FD+SD+CL", "ContextNet (per-epoch, ±4 epochs)"}
+    assert len(scores) == 2 * 2 * 6  # seeds x folds x models
 
 
 def test_python_dash_m_entry_point():

@@ -10,12 +10,21 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+#: Row name of the per-epoch EEG teacher beside the night teacher.
+EPOCH_TEACHER_NAME = "EEG teacher (per-epoch)"
+
 _DESCRIPTION = """\
 Subject-wise cross-validation of the EEG teacher, the ECG students of every
-distillation strategy and an HRV + gradient-boosting reference, for each label
-scheme and seed. --data synthetic generates nights with sleepkd; --data semireal
-uses the real beat times and expert stages of the MIT-BIH Polysomnographic Database
-(shipped with sleepkd) with synthesised ECG and EEG waveforms."""
+distillation strategy and reference models, for each label scheme and seed (the same
+folds and seeds for every model). --models night (default): the night-level EEG
+teacher and heart-rate student (strategies baseline, sd+cl, fd+sd+cl), beside the
+per-epoch EEG teacher and the per-epoch ContextNet student; --models epoch: the
+per-epoch teacher and students of the paper's strategies (baseline, sd+cl, at+cl,
+at+sd+cl) and an HRV + gradient-boosting reference. --data synthetic generates nights
+with sleepkd (--physiology shared: EEG and heart driven by one latent state, labels a
+noisy scorer's reading of it); --data semireal uses the real beat times and expert
+stages of the MIT-BIH Polysomnographic Database (shipped with sleepkd) with
+synthesised ECG and EEG waveforms."""
 
 
 def add_parser(subparsers, parents) -> None:
@@ -28,6 +37,14 @@ def add_parser(subparsers, parents) -> None:
     parser.add_argument("--data", choices=("synthetic", "semireal"), default="synthetic",
                         help="synthetic nights, or real slpdb beats and stages with "
                              "synthetic waveforms (default: synthetic)")
+    parser.add_argument("--models", choices=("night", "epoch"), default="night",
+                        help="night-level models (default) or the per-epoch models")
+    parser.add_argument("--physiology", choices=("shared", "labels", "independent"),
+                        default="shared",
+                        help="generator's link between EEG and heart (default: shared)")
+    parser.add_argument("--strategies", nargs="+", metavar="STRATEGY",
+                        help="distillation strategies (default: baseline sd+cl fd+sd+cl "
+                             "for night models, the paper's four for epoch models)")
     parser.add_argument("--schemes", nargs="+", choices=("5class", "4class", "3class"),
                         default=["4class", "3class"], metavar="SCHEME",
                         help="label schemes: 5class, 4class, 3class (default: 4class 3class)")
@@ -86,46 +103,73 @@ def hrv_reference():
     ])
 
 
-def load_data(args):
+def load_data(args, *, return_recordings: bool = False):
     """The experiment's data set at the demo's sampling rate."""
     from sleepkd.cli._demo import DEMO_FS
 
+    common = dict(fs_ecg=DEMO_FS, fs_eeg=DEMO_FS, scheme="5class",
+                  physiology=args.physiology, return_recordings=return_recordings,
+                  random_state=min(args.seeds))
     if args.data == "semireal":
         from sleepkd.datasets import make_semireal_psg
 
         if args.n_subjects != 10 or args.hours != 4.0:
             logger.warning("--n-subjects and --hours apply to --data synthetic only; "
                            "semireal uses every slpdb record.")
-        return make_semireal_psg(fs_ecg=DEMO_FS, fs_eeg=DEMO_FS, scheme="5class",
-                                 random_state=min(args.seeds))
+        return make_semireal_psg(**common)
     from sleepkd.datasets import make_synthetic_psg
 
-    return make_synthetic_psg(n_subjects=args.n_subjects, hours=args.hours,
-                              fs_ecg=DEMO_FS, fs_eeg=DEMO_FS, scheme="5class",
-                              random_state=min(args.seeds))
+    return make_synthetic_psg(n_subjects=args.n_subjects, hours=args.hours, **common)
+
+
+def night_setup(args):
+    """Data, teacher, student, strategies and reference models of ``--models night``."""
+    from sleepkd.cli._demo import CONTEXT_NAME, DEMO_FS, DEMO_STRATEGIES, network_config
+    from sleepkd.evaluation._recipes import night_config, night_experiment_data
+
+    data = night_experiment_data(load_data(args, return_recordings=True).recordings,
+                                 fs_eeg=DEMO_FS)
+    config = night_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet, fs_eeg=DEMO_FS)
+    epoch_teacher = network_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet,
+                                   patience=max(3, args.max_epochs // 3))["teacher"]
+    extra = {EPOCH_TEACHER_NAME: (epoch_teacher, "X_eeg"),
+             CONTEXT_NAME: (config["context_student"], "X_hr_context")}
+    return (data, config["teacher"], config["student"],
+            tuple(args.strategies or DEMO_STRATEGIES), extra, config["stager_params"])
+
+
+def epoch_setup(args):
+    """Data, teacher, student, strategies and reference models of ``--models epoch``."""
+    from sleepkd.cli._demo import heart_rate_inputs, network_config
+
+    config = network_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet,
+                            patience=max(3, args.max_epochs // 3))
+    data, _ = heart_rate_inputs(load_data(args), config["context"])
+    extra = {"HRV + gradient boosting": (hrv_reference(), "X_ecg_raw")}
+    return (data, config["teacher"], config["student"],
+            None if args.strategies is None else tuple(args.strategies), extra,
+            config["stager_params"])
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleepkd experiment``; return the exit code."""
-    from sleepkd.cli._demo import heart_rate_inputs, network_config, set_threads
+    from sleepkd.cli._demo import set_threads
     from sleepkd.evaluation._runner import PROVENANCE_NOTE, data_provenance, run_experiment
 
     _check_args(args)
     set_threads(args.threads)
     start = time.perf_counter()
     say = (lambda *a: None) if args.quiet else print
-    config = network_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet,
-                            patience=max(3, args.max_epochs // 3))
-    data, _ = heart_rate_inputs(load_data(args), config["context"])
+    setup = night_setup if args.models == "night" else epoch_setup
+    data, teacher, student, strategies, extra, stager_params = setup(args)
     provenance = data_provenance(data)
-    say(f"sleepkd experiment on {PROVENANCE_NOTE[provenance]}: {len(data.y)} epochs of "
-        f"{len(set(data.groups.tolist()))} subjects; {args.folds} subject-wise folds x "
-        f"{len(args.seeds)} seed(s) x {len(args.schemes)} scheme(s).")
+    say(f"sleepkd experiment ({args.models}-level models) on {PROVENANCE_NOTE[provenance]}: "
+        f"{len(data.y)} epochs of {len(set(data.groups.tolist()))} subjects; {args.folds} "
+        f"subject-wise folds x {len(args.seeds)} seed(s) x {len(args.schemes)} scheme(s).")
     result = run_experiment(
-        data, teacher=config["teacher"], student=config["student"],
-        schemes=args.schemes, extra_models={"HRV + gradient boosting": (hrv_reference(), "X_ecg_raw")},
-        n_splits=args.folds, seeds=args.seeds, stager_params=config["stager_params"],
-        verbose=0 if args.quiet else 1)
+        data, teacher=teacher, student=student, schemes=args.schemes,
+        strategies=strategies, extra_models=extra, n_splits=args.folds, seeds=args.seeds,
+        stager_params=stager_params, verbose=0 if args.quiet else 1)
     paths = result.save(Path(args.out))
     print()
     print(result.to_markdown())
