@@ -20,6 +20,7 @@ edfio = pytest.importorskip("edfio")
 
 from sleepkd.io import load_nsrr  # noqa: E402
 from sleepkd.io._common import pick_channel  # noqa: E402
+from tests._edf_writers import nsrr_xml, profusion_xml  # noqa: E402
 
 EPOCH = 30.0
 RATES = {"ECG": 256.0, "EEG": 128.0, "EEG(sec)": 128.0, "AIRFLOW": 10.0}
@@ -47,32 +48,6 @@ def write_edf(path, seconds, rates=RATES, annotations=()):
     edf = edfio.Edf(signals, annotations=[edfio.EdfAnnotation(*a) for a in annotations])
     edf.write(path)
     return data
-
-
-def nsrr_xml(events, epoch_length=30):
-    """NSRR XML text; ``events`` are (type, concept, start, duration)."""
-    rows = "".join(
-        f"<ScoredEvent><EventType>{kind}</EventType><EventConcept>{concept}"
-        f"</EventConcept><Start>{start}</Start><Duration>{duration}</Duration>"
-        "<SignalLocation>ABDO RES</SignalLocation></ScoredEvent>\n"
-        for kind, concept, start, duration in events)
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n<PSGAnnotation>'
-            f"<SoftwareVersion>Compumedics</SoftwareVersion><EpochLength>{epoch_length}"
-            "</EpochLength><ScoredEvents>\n<ScoredEvent><EventType/><EventConcept>"
-            "Recording Start Time</EventConcept><Start>0</Start><Duration>300.0"
-            "</Duration><ClockTime>00.00.00 23.00.00</ClockTime></ScoredEvent>\n"
-            f"{rows}</ScoredEvents></PSGAnnotation>\n")
-
-
-def profusion_xml(codes, epoch_length=30):
-    stages = "".join(f"<SleepStage>{c}</SleepStage>" for c in codes)
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n<CMPStudyConfig>'
-            f"<EpochLength>{epoch_length}</EpochLength><StepChannels/><ScoredEvents>"
-            "<ScoredEvent><Name>Hypopnea</Name><Start>95.2</Start><Duration>14.1"
-            "</Duration><Input>ABDO RES</Input></ScoredEvent><ScoredEvent><Name>"
-            "SpO2 desaturation</Name><Start>101</Start><Duration>12</Duration>"
-            f"</ScoredEvent></ScoredEvents><SleepStages>{stages}</SleepStages>"
-            "</CMPStudyConfig>\n")
 
 
 S = "Stages|Stages"
@@ -297,7 +272,9 @@ def test_missing_mne_names_extra(night, monkeypatch):
 
 def test_io_package_is_light_and_exports():
     code = ("import sys, sleepkd.io as io; assert sorted(io.__all__) == "
-            "['load_edf', 'load_nsrr', 'load_slpdb', 'read_ecg'], io.__all__; "
+            "['NightStore', 'RecordingSource', 'StoreWindows', 'discover_sources', "
+            "'load_edf', 'load_nsrr', 'load_slpdb', 'prepare_store', 'read_ecg'], "
+            "io.__all__; "
             "print(sorted(m for m in ('mne', 'wfdb', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

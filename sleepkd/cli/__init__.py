@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in (_demo, _experiment, _train, _predict):
         module.add_parser(sub, [common])
+    from sleepkd.cli import _prepare
+    _prepare.add_parser(sub, [common])
     return parser
 
 

@@ -4,6 +4,11 @@
 - :func:`load_nsrr`: NSRR cohorts (SHHS, MESA, CFS, MrOS, ...): EDF + XML annotations.
 - :func:`load_edf`: EDF / EDF+ with a hypnogram (Sleep-EDF, MASS, or a CSV/TSV file).
 - :func:`read_ecg`: one ECG lead from a NumPy, CSV, WFDB, EDF or BDF file.
+- :func:`prepare_store`: a folder of recordings -> a night store (one folder of
+  memory-mappable ``.npy`` files per night, a QC table), in parallel, resumable;
+  :func:`discover_sources` finds the nights, :class:`RecordingSource` describes one.
+- :class:`NightStore` reads a store lazily; :class:`StoreWindows` serves training
+  windows of its nights (a torch ``Dataset``).
 
 Every recording reader returns :class:`~sleepkd.datasets.Recording` objects. The
 optional packages behind the formats (``wfdb``, ``mne``) are imported only when a
@@ -20,5 +25,10 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "read_ecg": "._ecg_files",
         "load_nsrr": "._nsrr",
         "load_edf": "._edf",
+        "prepare_store": "._store",
+        "discover_sources": "._store",
+        "RecordingSource": "._store",
+        "NightStore": "._store",
+        "StoreWindows": "._store_windows",
     },
 )
