@@ -56,8 +56,9 @@ def add_parser(subparsers, parents) -> None:
                         help="synthetic subjects (--data synthetic; default: 10)")
     parser.add_argument("--hours", metavar="H", type=float, default=4.0,
                         help="hours per synthetic night (--data synthetic; default: 4)")
-    parser.add_argument("--max-epochs", metavar="E", type=int, default=15,
-                        help="training epochs per network (default: 15)")
+    parser.add_argument("--max-epochs", metavar="E", type=int, default=30,
+                        help="training epochs per network (night teacher: a fifth; "
+                             "default: 30)")
     parser.add_argument("--out", metavar="DIR", default="sleepkd-experiment",
                         help="output folder (default: ./sleepkd-experiment)")
     parser.add_argument("--quiet", action="store_true",

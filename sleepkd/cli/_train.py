@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         say("Every recording has an EEG: fitting the EEG night teacher, then the ECG "
             "student with soft-label distillation.")
         estimator = DistilledECGStager(
-            teacher=night_teacher(max_epochs=max(args.max_epochs // 2, 1),
+            teacher=night_teacher(max_epochs=max(args.max_epochs // 5, 1),
                                   random_state=args.seed, verbose=verbose),
             student=student, strategy="sd+cl", random_state=args.seed)
         estimator.fit(data.X, data.y, X_eeg=data.X_eeg, groups=data.groups,
