@@ -373,3 +373,22 @@ def test_two_processes_give_the_same_store(prepared, tmp_path):
     for name in ("night01", "slp01a"):
         np.testing.assert_array_equal(NightStore(tmp_path).load(name)["hr"],
                                       NightStore(out).load(name)["hr"])
+
+
+def test_train_from_the_store_then_predict(prepared, tmp_path):
+    """'sleepkd train --store' fits the night student window by window from the store
+    and writes a model that stages a night of the store from its beats."""
+    from sleepkd.cli import main
+    from sleepkd.io._model_file import load_model_file
+
+    out, _, _ = prepared
+    model_path = tmp_path / "store.sleepkd"
+    assert main(["train", "--store", str(out), "--max-epochs", "2", "--scheme", "4class",
+                 "--out", str(model_path), "--quiet"]) == 0
+    model = load_model_file(model_path)
+    store = NightStore(out)
+    name = store.names[0]
+    beats = np.asarray(store.load(name)["beats"])
+    table = model.predict_beats(beats)
+    assert set(table["stage"]) <= {"W", "L", "D", "R"}
+    assert main(["train", str(out), "--store", str(out), "--out", str(model_path)]) == 2

@@ -16,7 +16,10 @@ rate of the whole night (from annotated beats, or R-peaks detected in the ECG). 
 every recording also has an EEG, an EEG teacher is fitted first and the student learns
 from it too (soft-label distillation); otherwise the student learns from the stages
 alone. INPUT is a folder of WFDB records with beat and stage annotations (slpdb style:
-NAME.hea, NAME.ecg beats, NAME.st stages)."""
+NAME.hea, NAME.ecg beats, NAME.st stages). With --store DIR instead, the student is
+trained from a night store written by 'sleepkd prepare' (any cohort it reads: NSRR,
+EDF+, WFDB), one batch of windows at a time: memory stays bounded by the batch, not
+the cohort (heart rate only; the cascade needs the arrays in memory)."""
 
 
 def add_parser(subparsers, parents) -> None:
@@ -26,7 +29,9 @@ def add_parser(subparsers, parents) -> None:
     parser = subparsers.add_parser(
         "train", parents=parents, help="fit a stager on a folder of recordings",
         description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("input", metavar="INPUT", help="folder of recordings")
+    parser.add_argument("input", metavar="INPUT", nargs="?", help="folder of recordings")
+    parser.add_argument("--store", metavar="DIR",
+                        help="train from a night store ('sleepkd prepare') instead of INPUT")
     parser.add_argument("--out", metavar="MODEL", default="sleepkd-model.sleepkd",
                         help="model file to write (default: ./sleepkd-model.sleepkd)")
     parser.add_argument("--scheme", choices=("4class", "3class", "5class"), default="4class",
@@ -68,9 +73,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_epochs < 1:
         raise UsageError("--max-epochs must be at least 1")
+    if (args.input is None) == (args.store is None):
+        raise UsageError("give either INPUT (a folder of recordings) or --store DIR")
     set_threads(args.threads)
     say = (lambda *a: None) if args.quiet else print
     start = time.perf_counter()
+    if args.store is not None:
+        return _train_from_store(args, say, start)
     recordings = _read_recordings(Path(args.input), args.records)
     data = night_inputs(recordings, scheme=args.scheme,
                         eeg=False if args.ecg_only else None)
@@ -111,5 +120,58 @@ def run(args: argparse.Namespace) -> int:
         f"{'n/a' if valid_f1 is None else f'{valid_f1:.3f}'} (held-out nights of the "
         "training subjects, used to pick the checkpoint: not a test score).")
     say(f"Model: {model.describe()}")
+    print(f"Wrote: {path}")
+    return 0
+
+
+def _train_from_store(args, say, start: float) -> int:
+    """``sleepkd train --store DIR``: the heart-rate night student from a night store."""
+    import numpy as np
+    from sklearn.model_selection import GroupShuffleSplit
+
+    from sleepkd.evaluation._night_bundle import NightStagingModel
+    from sleepkd.evaluation._recipes import FS_HR, HR_SCALE, night_student
+    from sleepkd.io import NightStore, StoreWindows
+    from sleepkd.io._model_file import save_model_file
+
+    store = NightStore(args.store)
+    fs_hr = float(store.settings.get("fs_hr", FS_HR))
+    if abs(fs_hr - FS_HR) > 1e-9:
+        raise ValueError(f"{args.store} holds heart rate at {fs_hr:g} Hz; the night student "
+                         f"reads {FS_HR:g} Hz: prepare the store with --fs-hr {FS_HR:g}.")
+    names = list(args.records) if args.records else store.names
+    subjects = np.array([store.meta(name)["subject"] for name in names])
+    if len(set(subjects)) < 2:
+        raise ValueError(f"{args.store} holds {len(set(subjects))} subject(s): training needs "
+                         "at least 2, one of them to select the checkpoint on.")
+    student = night_student(max_epochs=args.max_epochs, random_state=args.seed,
+                            verbose=0 if args.quiet else 1)
+    split = GroupShuffleSplit(n_splits=1, test_size=student.validation_fraction,
+                              random_state=args.seed)
+    train_idx, valid_idx = next(split.split(names, groups=subjects))
+    common = dict(signal="hr", scheme=args.scheme, standardize=HR_SCALE)
+    train = StoreWindows(store, [names[i] for i in train_idx], window=student.window,
+                         seed=args.seed, **common)
+    present = sorted({int(c) for y in train.y for c in np.unique(y) if c >= 0})
+    if len(present) < len(train.classes):  # only the stages the training nights have
+        classes = [train.classes[i] for i in present]
+        train = StoreWindows(store, train.names, window=student.window, seed=args.seed,
+                             classes=classes, **common)
+    valid = StoreWindows(store, [names[i] for i in valid_idx], window=None,
+                         classes=list(train.classes), **common)
+    say(f"sleepkd train --store: {len(train.names)} training and {len(valid.names)} "
+        f"validation nights of {len(set(subjects))} subjects, read from {args.store} in "
+        f"windows of {student.window} epochs.")
+    student.fit_windows(train, valid)
+    best = [row for row in student.history_ if row.get("best")]
+    valid_f1 = best[-1].get("valid_f1") if best else None
+    model = NightStagingModel(
+        student, fs_hr=FS_HR, scheme=args.scheme, standardize=HR_SCALE,
+        provenance=f"{len(names)} nights of the night store {args.store}",
+        info={"strategy": "baseline", "records": sorted(names), "seed": args.seed,
+              "valid_weighted_f1": None if valid_f1 is None else float(valid_f1)})
+    path = save_model_file(model, args.out)
+    say(f"Trained in {time.perf_counter() - start:.0f} s; validation weighted F1 "
+        f"{'n/a' if valid_f1 is None else f'{valid_f1:.3f}'}.")
     print(f"Wrote: {path}")
     return 0

@@ -129,6 +129,62 @@ class _NightStager(_TorchStager):
         self._fit_rows(X, y_enc, train_idx, valid_idx, seed, index=index)
         return self
 
+    def fit_windows(self, train, valid=None):
+        """Fit on datasets of night windows, read lazily (e.g. from a night store).
+
+        For cohorts that do not fit in memory: ``train`` and ``valid`` are torch
+        datasets with the items of the night-level models (``({"x": (length, n_chans,
+        n_times), "mask": (length,)}, y)``, ``y`` the class index of each epoch, -1
+        for unscored epochs and padding), such as :class:`sleepkd.io.StoreWindows`;
+        skorch iterates over them batch by batch, so memory is bounded by the batch,
+        not the cohort.
+
+        Parameters
+        ----------
+        train : torch Dataset
+            Training windows, with attributes ``classes`` (labels in class-index
+            order), ``row_shape`` (shape of one epoch row, as ``X.shape[1:]`` in
+            ``fit``) and ``y`` (the class indices of each night, for the class
+            weights); a ``redraw()`` method moves the windows each training epoch.
+        valid : torch Dataset, optional
+            Whole validation nights (``window=None``), from other subjects; the best
+            epoch by their weighted F1 is kept. ``None``: the last epoch is kept.
+
+        Returns
+        -------
+        self
+        """
+        from sleepkd.distillation._losses import ClassificationLoss
+        from sleepkd.distillation._nets import history_records
+        from sleepkd.distillation._night_nets import (
+            NightStagingNet,
+            RedrawWindows,
+            valid_weighted_f1_nights,
+        )
+
+        self._check_params()
+        for name in ("classes", "row_shape", "y"):
+            if not hasattr(train, name):
+                raise ValueError(f"train must have a {name!r} attribute (as StoreWindows "
+                                 f"has); got {type(train).__name__}.")
+        self.classes_ = np.asarray(train.classes)
+        self.input_shape_ = tuple(int(d) for d in train.row_shape)
+        self.n_features_in_ = self.input_shape_[0]
+        shape = (1,) + self.input_shape_ if len(self.input_shape_) == 1 else self.input_shape_
+        y_enc = np.concatenate([np.asarray(y) for y in train.y])
+        seed = _seed_from(self.random_state)
+        module = self._build_module(shape[0], shape[1], seed)
+        _check_night_network(module)
+        criterion = ClassificationLoss(class_weight=self._class_weights(y_enc))
+        self.train_groups_ = self.valid_groups_ = None
+        self.n_unscored_ = int(np.sum(y_enc < 0))
+        self.net_ = self._fit_net(module, train, None, valid, criterion=criterion, seed=seed,
+                                  net_class=NightStagingNet, scoring=valid_weighted_f1_nights,
+                                  callbacks=[("redraw_windows", RedrawWindows())])
+        self.net_.module_.eval()
+        self.history_ = history_records(self.net_)
+        return self
+
     def _split(self, y_enc, index: NightIndex, groups, seed: int):
         """Validation split by subject (or by night): never inside a night."""
         split_groups = groups if groups is not None else index.codes

@@ -56,6 +56,11 @@ class StoreWindows(Dataset):
     seed : int or None
         With a seed, :meth:`redraw` moves each night's window grid at random (as
         ``NightWindows`` does, the same draws for the same seed).
+    standardize : {"iqr", "std"} or None, default=None
+        Centre each night on its median and divide by its interquartile range or
+        standard deviation, as :func:`~sleepkd.datasets.standardize_per_record` does
+        (the night-level heart-rate models are trained on ``"iqr"``); the two numbers
+        of a night are computed once, from its whole array, when it is first served.
 
     Raises
     ------
@@ -68,7 +73,7 @@ class StoreWindows(Dataset):
                  names: Sequence[str] | None = None, *, signal: str = "hr",
                  window: int | None = 256, classes: Sequence[str] | None = None,
                  scheme: str | None = None, unscored_label: str = UNSCORED,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, standardize: str | None = None) -> None:
         self.store = store if isinstance(store, NightStore) else NightStore(store)
         self.names = self.store.names if names is None else list(names)
         if not self.names:
@@ -78,8 +83,12 @@ class StoreWindows(Dataset):
         if window is not None and (isinstance(window, bool) or not isinstance(window, int)
                                    or window < 1):
             raise ValueError(f"window must be a positive integer or None, got {window!r}.")
+        if standardize not in (None, "iqr", "std"):
+            raise ValueError(f"standardize must be None, 'iqr' or 'std', got {standardize!r}.")
         self.signal = signal
         self.window = window
+        self.standardize = standardize
+        self._scales: dict[int, tuple[float, float]] = {}
         self.scheme = self.store.scheme if scheme is None else scheme
         if self.scheme not in SCHEMES:
             raise ValueError(f"Unknown scheme {self.scheme!r}; expected one of "
@@ -109,6 +118,8 @@ class StoreWindows(Dataset):
             raise ValueError(f"The nights' {signal!r} epochs differ in shape: "
                              f"{sorted(shapes)}.")
         shape = shapes.pop()
+        #: Shape of one stored epoch (``(n_times,)`` or ``(n_chans, n_times)``).
+        self.row_shape = shape
         self.epoch_shape = (1,) + shape if len(shape) == 1 else shape
         self.lengths = np.array([len(y) for y in self.y], dtype=np.int64)
         self.length = int(self.lengths.max()) if window is None else int(
@@ -143,6 +154,17 @@ class StoreWindows(Dataset):
             self._open.move_to_end(night)
         return array
 
+    def _scale(self, night: int) -> tuple[float, float]:
+        """The night's median and spread, from its whole array (computed once)."""
+        if night not in self._scales:
+            values = np.asarray(self._array(night), dtype=np.float64).ravel()
+            values = values[np.isfinite(values)]
+            spread = (values.std() if self.standardize == "std"
+                      else np.subtract(*np.percentile(values, [75, 25])))
+            self._scales[night] = (float(np.median(values)), float(spread) if spread > 0
+                                   else 1.0)
+        return self._scales[night]
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_open"] = OrderedDict()  # workers map the files themselves
@@ -156,6 +178,9 @@ class StoreWindows(Dataset):
         n = stop - start
         x = np.zeros((self.length,) + self.epoch_shape, dtype=np.float32)
         x[:n] = np.asarray(self._array(night)[start:stop]).reshape((n,) + self.epoch_shape)
+        if self.standardize is not None:
+            centre, spread = self._scale(night)
+            x[:n] = (x[:n] - centre) / spread
         mask = np.zeros(self.length, dtype=bool)
         mask[:n] = True
         y = np.full(self.length, IGNORE, dtype=np.int64)
