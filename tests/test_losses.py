@@ -5,16 +5,23 @@ from __future__ import annotations
 import math
 import pickle
 
+import numpy as np
+
 import pytest
 import torch
 
 from sleepkd.distillation._losses import (
     AttentionTransferLoss,
     ClassificationLoss,
+    DecoupledDistillationLoss,
     DistillationLoss,
+    FeatureDistillationLoss,
     attention_map,
     attention_transfer_loss,
+    average_teacher_logits,
+    decoupled_kd_loss,
     distillation_loss,
+    feature_distillation_loss,
     feature_group_weights,
     weighted_cross_entropy,
 )
@@ -337,3 +344,262 @@ def test_attention_transfer_module():
         AttentionTransferLoss(distance="l3")
     with pytest.raises(ValueError, match="normalize"):
         AttentionTransferLoss(normalize="sum")
+
+
+# ----------------------------------------------------------------- decoupled KD
+def _dkd_parts(z_s, z_t, y, temperature):
+    """Hand-written TCKD and NCKD of one sample (Zhao et al. 2022, eqs. 2-5)."""
+    p_s, p_t = _softmax(z_s, temperature), _softmax(z_t, temperature)
+    tckd = _kl([p_t[y], 1 - p_t[y]], [p_s[y], 1 - p_s[y]])
+    q_s = [p_s[k] / (1 - p_s[y]) for k in range(len(p_s)) if k != y]
+    q_t = [p_t[k] / (1 - p_t[y]) for k in range(len(p_t)) if k != y]
+    return tckd, _kl(q_t, q_s)
+
+
+def test_decoupled_kd_known_value():
+    parts = [_dkd_parts(s, t, c, 2.0) for s, t, c in zip(Z_S, Z_T, Y)]
+    assert parts[0][0] == pytest.approx(0.014302553382874603, abs=1e-12)
+    assert parts[0][1] == pytest.approx(0.6557846000195793, abs=1e-12)
+    expected = 2.0**2 * sum(1.0 * tc + 8.0 * nc for tc, nc in parts) / 2
+    assert expected == pytest.approx(12.60354933407064, abs=1e-10)
+    loss = decoupled_kd_loss(_t(Z_S), _t(Z_T), torch.tensor(Y), temperature=2.0)
+    assert float(loss) == pytest.approx(expected, abs=1e-9)
+    # each term alone, at another temperature
+    for temperature in (1.0, 4.0):
+        parts = [_dkd_parts(s, t, c, temperature) for s, t, c in zip(Z_S, Z_T, Y)]
+        tckd = decoupled_kd_loss(_t(Z_S), _t(Z_T), torch.tensor(Y), alpha_tckd=1.0,
+                                 beta_nckd=0.0, temperature=temperature)
+        nckd = decoupled_kd_loss(_t(Z_S), _t(Z_T), torch.tensor(Y), alpha_tckd=0.0,
+                                 beta_nckd=1.0, temperature=temperature)
+        assert float(tckd) == pytest.approx(temperature**2 * (parts[0][0] + parts[1][0]) / 2,
+                                            abs=1e-10)
+        assert float(nckd) == pytest.approx(temperature**2 * (parts[0][1] + parts[1][1]) / 2,
+                                            abs=1e-10)
+
+
+def test_decoupled_kd_recovers_classical_kd_with_the_papers_weights():
+    # KL(p_t || p_s) = TCKD + (1 - p_t[target]) * NCKD, per sample
+    for temperature in (1.0, 3.0):
+        for row in range(2):
+            z_s, z_t, y = _t([Z_S[row]]), _t([Z_T[row]]), torch.tensor([Y[row]])
+            p_target = _softmax(Z_T[row], temperature)[Y[row]]
+            dkd = decoupled_kd_loss(z_s, z_t, y, alpha_tckd=1.0, beta_nckd=1.0 - p_target,
+                                    temperature=temperature)
+            kd = distillation_loss(z_s, z_t, y, alpha=1.0, temperature=temperature)
+            assert float(dkd) == pytest.approx(float(kd), abs=1e-12)
+
+
+def test_decoupled_kd_zero_for_identical_logits_and_no_nckd_with_two_classes():
+    z = _t(Z_S)
+    assert float(decoupled_kd_loss(z, z.clone(), torch.tensor(Y))) == pytest.approx(0, abs=1e-12)
+    z_s, z_t, y = _t([[1.0, -1.0], [0.0, 2.0]]), _t([[0.0, 1.0], [3.0, 0.0]]), torch.tensor([0, 1])
+    nckd = decoupled_kd_loss(z_s, z_t, y, alpha_tckd=0.0, beta_nckd=1.0)
+    assert float(nckd) == 0.0
+    tckd = decoupled_kd_loss(z_s, z_t, y, alpha_tckd=1.0, beta_nckd=5.0, temperature=2.0)
+    kd = distillation_loss(z_s, z_t, y, alpha=1.0, temperature=2.0)
+    assert float(tckd) == pytest.approx(float(kd), abs=1e-12)  # binary: TCKD is the KL
+
+
+def test_decoupled_kd_gradient_and_confident_teacher():
+    z_s = _t(Z_S).requires_grad_(True)
+    z_t = _t([[0.0, 300.0, -300.0], [200.0, 0.0, 0.0]]).requires_grad_(True)
+    loss = decoupled_kd_loss(z_s, z_t, torch.tensor(Y), temperature=1.0)
+    loss.backward()
+    assert math.isfinite(float(loss.detach()))
+    assert z_t.grad is None
+    assert torch.all(torch.isfinite(z_s.grad)) and float(z_s.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"alpha_tckd": -1.0}, "alpha_tckd"),
+    ({"beta_nckd": float("nan")}, "beta_nckd"),
+    ({"temperature": 0.0}, "temperature"),
+])
+def test_decoupled_kd_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        decoupled_kd_loss(_t(Z_S), _t(Z_T), torch.tensor(Y), **kwargs)
+    with pytest.raises(ValueError, match=match):
+        DecoupledDistillationLoss(**kwargs)
+
+
+def test_decoupled_kd_shape_errors():
+    with pytest.raises(ValueError, match="same shape"):
+        decoupled_kd_loss(_t(Z_S), _t(Z_T)[:, :2], torch.tensor(Y))
+    with pytest.raises(ValueError, match="two classes"):
+        decoupled_kd_loss(_t([[1.0]]), _t([[2.0]]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="weight"):
+        DecoupledDistillationLoss(weight=1.5)
+
+
+def test_decoupled_distillation_module_with_and_without_teacher():
+    crit = DecoupledDistillationLoss(temperature=2.0, weight=0.3, class_weight=W).double()
+    z_s, z_t, y = _t(Z_S), _t(Z_T), torch.tensor(Y)
+    parts = [_dkd_parts(s, t, c, 2.0) for s, t, c in zip(Z_S, Z_T, Y)]
+    dkd = 4.0 * sum(tc + 8.0 * nc for tc, nc in parts) / 2
+    expected = 0.3 * dkd + 0.7 * (2 * NLL[0] + NLL[1]) / 3
+    assert expected == pytest.approx(4.578911391540473, abs=1e-10)
+    assert float(crit(z_s, y, z_t)) == pytest.approx(expected, abs=1e-9)
+    assert float(crit(z_s, y)) == pytest.approx(1.1397808447418296, abs=1e-9)  # CE only
+    ce_only = DecoupledDistillationLoss(weight=0.0, class_weight=W).double()
+    assert float(ce_only(z_s, y, z_t)) == pytest.approx(1.1397808447418296, abs=1e-9)
+    clone = pickle.loads(pickle.dumps(crit))
+    assert float(clone(z_s, y, z_t)) == pytest.approx(float(crit(z_s, y, z_t)), abs=1e-12)
+    assert dict(crit.state_dict()) == {}
+
+
+# ----------------------------------------------------------------- feature distillation
+S_EMB = [[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]]
+T_EMB = [[3.0, 1.0, 0.0], [0.0, 0.0, 2.0], [1.0, 3.0, 1.0]]
+
+
+def _projection(bias=True):
+    proj = torch.nn.Linear(2, 3, bias=bias).double()
+    with torch.no_grad():
+        proj.weight.copy_(_t([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        if bias:
+            proj.bias.copy_(_t([1.0, 0.0, -1.0]))
+    return proj
+
+
+def test_feature_distillation_formula_with_bias():
+    # P s + b = [[2, 0, 0], [1, 2, 1], [2, 1, 1]]; minus T: [[-1, -1, 0], [1, 2, -1], [1, -2, 0]]
+    s, t, proj = _t(S_EMB), _t(T_EMB), _projection()
+    diff = [[-1, -1, 0], [1, 2, -1], [1, -2, 0]]
+    flat = [v for row in diff for v in row]
+    assert float(feature_distillation_loss(s, t, proj)) == pytest.approx(
+        sum(v * v for v in flat) / 9, abs=1e-12)
+    assert float(feature_distillation_loss(s, t, proj, distance="l1")) == pytest.approx(
+        sum(abs(v) for v in flat) / 9, abs=1e-12)
+    projected = [[2, 0, 0], [1, 2, 1], [2, 1, 1]]
+    cos = [sum(a * b for a, b in zip(p, q))
+           / math.sqrt(sum(a * a for a in p) * sum(b * b for b in q))
+           for p, q in zip(projected, T_EMB)]
+    assert float(feature_distillation_loss(s, t, proj, distance="cosine")) == pytest.approx(
+        sum(1 - c for c in cos) / 3, abs=1e-12)
+
+
+def test_feature_distillation_standardised_teacher():
+    s, t, proj = _t(S_EMB), _t(T_EMB), _projection()
+    cols = list(zip(*T_EMB))
+    means = [sum(c) / 3 for c in cols]
+    stds = [math.sqrt(sum((v - m) ** 2 for v in c) / 3) for c, m in zip(cols, means)]
+    z = [[(v - m) / (sd + 1e-8) for v, m, sd in zip(row, means, stds)] for row in T_EMB]
+    projected = [[2, 0, 0], [1, 2, 1], [2, 1, 1]]
+    expected = sum((a - b) ** 2 for p, q in zip(projected, z) for a, b in zip(p, q)) / 9
+    loss = feature_distillation_loss(s, t, proj, teacher_normalize="standardize")
+    assert float(loss) == pytest.approx(expected, abs=1e-9)
+
+
+def test_feature_distillation_identity_and_errors():
+    e = _t(T_EMB)
+    assert float(feature_distillation_loss(e, e.clone())) == 0.0
+    cosine = feature_distillation_loss(e, 2 * e, distance="cosine")
+    assert float(cosine) == pytest.approx(0, abs=1e-12)
+    empty = feature_distillation_loss(torch.zeros(0, 2, dtype=torch.float64, requires_grad=True),
+                                      torch.zeros(0, 3, dtype=torch.float64),
+                                      _projection(), distance="cosine")
+    assert float(empty) == 0.0 and empty.requires_grad
+    with pytest.raises(ValueError, match="pass a projection"):
+        feature_distillation_loss(_t(S_EMB), e)
+    with pytest.raises(ValueError, match="same rows"):
+        feature_distillation_loss(e, e[:2])
+    with pytest.raises(ValueError, match="batch, dim"):
+        feature_distillation_loss(e[None], e[None])
+    with pytest.raises(ValueError, match="distance"):
+        feature_distillation_loss(e, e, distance="kl")
+    with pytest.raises(ValueError, match="teacher_normalize"):
+        FeatureDistillationLoss(3, 3, teacher_normalize="l2")
+    with pytest.raises(ValueError, match="student_dim"):
+        FeatureDistillationLoss(0, 3)
+
+
+def test_feature_distillation_module_owns_a_projection():
+    crit = FeatureDistillationLoss(2, 3, distance="l1").double()
+    assert isinstance(crit.projection, torch.nn.Linear)
+    assert crit.projection.in_features == 2 and crit.projection.out_features == 3
+    assert {name for name, _ in crit.named_parameters()} == {"projection.weight",
+                                                             "projection.bias"}
+    with torch.no_grad():
+        crit.projection.weight.copy_(_projection().weight)
+        crit.projection.bias.copy_(_projection().bias)
+    s, t = _t(S_EMB).requires_grad_(True), _t(T_EMB).requires_grad_(True)
+    loss = crit(s, t)
+    assert float(loss) == pytest.approx(9 / 9, abs=1e-12)
+    loss.backward()
+    assert t.grad is None and s.grad is not None
+    assert crit.projection.weight.grad is not None
+    clone = pickle.loads(pickle.dumps(crit))
+    assert float(clone(s, t)) == pytest.approx(float(loss), abs=1e-12)
+
+
+def test_skorch_trains_the_criterions_projection():
+    # skorch >= 0.11 builds the optimizer from get_all_learnable_params(), which
+    # includes the criterion's parameters: the projection learns with the student.
+    from skorch import NeuralNet
+
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 4, generator=gen)
+    teacher = X @ torch.randn(4, 5, generator=gen)
+    torch.manual_seed(0)
+    net = NeuralNet(torch.nn.Linear(4, 3), criterion=FeatureDistillationLoss(3, 5),
+                    optimizer=torch.optim.Adam, lr=3e-2, max_epochs=40, batch_size=64,
+                    train_split=None, verbose=0)
+    net.initialize()
+    in_optimizer = {id(p) for group in net.optimizer_.param_groups for p in group["params"]}
+    assert {id(p) for p in net.criterion_.projection.parameters()} <= in_optimizer
+    start = net.criterion_.projection.weight.detach().clone()
+    net.fit(X.numpy(), teacher.numpy())
+    assert not torch.allclose(start, net.criterion_.projection.weight)
+    losses = net.history[:, "train_loss"]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+# ----------------------------------------------------------------- teacher ensembles
+def test_average_teacher_logits_probs_and_logits():
+    z1, z2 = [[0.0, 1.0, 2.0]], [[2.0, 0.0, 0.0]]
+    p1, p2 = _softmax(z1[0]), _softmax(z2[0])
+    mean_p = [(a + b) / 2 for a, b in zip(p1, p2)]
+    out = average_teacher_logits([np.array(z1), np.array(z2)])
+    assert isinstance(out, np.ndarray) and out.shape == (1, 3)
+    assert out[0].tolist() == pytest.approx([math.log(v) for v in mean_p], abs=1e-12)
+    out = average_teacher_logits([np.array(z1), np.array(z2)], mode="logits")
+    assert out.tolist() == [[1.0, 0.5, 1.0]]
+    weighted = average_teacher_logits([np.array(z1), np.array(z2)], weights=[3, 1])
+    assert np.exp(weighted[0]).tolist() == pytest.approx(
+        [0.75 * a + 0.25 * b for a, b in zip(p1, p2)], abs=1e-12)
+    zero = average_teacher_logits([np.array(z1), np.array(z2)], weights=[1, 0])
+    assert np.exp(zero[0]).tolist() == pytest.approx(p1, abs=1e-12)
+
+
+def test_average_teacher_logits_tensors_feed_the_distillation_loss():
+    teachers = [_t(Z_T), _t(Z_S), _t([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])]
+    soft = average_teacher_logits(teachers)
+    assert isinstance(soft, torch.Tensor) and soft.dtype == torch.float64
+    # one teacher: its log-softmax, i.e. the same soft labels
+    single = average_teacher_logits([_t(Z_T)])
+    assert torch.allclose(single, torch.log_softmax(_t(Z_T), dim=1), atol=1e-12)
+    # KD on the averaged soft labels = KL to the mean teacher probabilities
+    z_s = _t([[0.2, -0.3, 1.0], [0.0, 1.0, 0.0]])
+    mean_p = [[sum(_softmax(z[i])[k] for z in (Z_T, Z_S, [[0.0] * 3, [1.0] * 3])) / 3
+               for k in range(3)] for i in range(2)]
+    expected = sum(_kl(p, _softmax(s)) for p, s in zip(mean_p, z_s.tolist())) / 2
+    loss = distillation_loss(z_s, soft, torch.tensor(Y), alpha=1.0, temperature=1.0)
+    assert float(loss) == pytest.approx(expected, abs=1e-12)
+
+
+def test_average_teacher_logits_errors():
+    z = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="non-empty list"):
+        average_teacher_logits([])
+    with pytest.raises(ValueError, match="non-empty list"):
+        average_teacher_logits(z)
+    with pytest.raises(ValueError, match="same shape"):
+        average_teacher_logits([z, np.zeros((2, 4))])
+    with pytest.raises(ValueError, match="n_samples, n_classes"):
+        average_teacher_logits([np.zeros(3), np.zeros(3)])
+    with pytest.raises(ValueError, match="mode"):
+        average_teacher_logits([z], mode="votes")
+    with pytest.raises(ValueError, match="weights"):
+        average_teacher_logits([z, z], weights=[1.0])
+    with pytest.raises(ValueError, match="weights"):
+        average_teacher_logits([z, z], weights=[-1.0, 2.0])

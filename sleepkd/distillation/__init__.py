@@ -18,6 +18,11 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "ClassificationLoss": "._losses",
         "DistillationLoss": "._losses",
         "AttentionTransferLoss": "._losses",
+        "decoupled_kd_loss": "._losses",
+        "feature_distillation_loss": "._losses",
+        "average_teacher_logits": "._losses",
+        "DecoupledDistillationLoss": "._losses",
+        "FeatureDistillationLoss": "._losses",
         "STRATEGIES": "._stager",
     },
 )

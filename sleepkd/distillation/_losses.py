@@ -11,13 +11,20 @@ variants selectable:
   normalised per sample over time (``"sample"``, the original AT) or across the batch
   for each time point (``"batch"``, the paper's code), compared with the mean absolute
   difference (``"l1"``, the paper's code) or the mean squared difference (``"l2"``, the
-  original AT code).
+  original AT code);
+- decoupled knowledge distillation (DKD, Zhao et al. 2022): the soft-label KL split
+  into a target-class part (target vs the rest) and a non-target part (the
+  distribution among the other classes), weighted separately;
+- feature distillation (FitNets, Romero et al. 2015): a per-epoch student embedding
+  mapped by a learned projection onto the teacher's embedding;
+- teacher ensembles: several teachers' logits averaged into one soft label.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -25,6 +32,9 @@ from torch.nn import functional as F
 _NORMALIZE = ("sample", "batch", None)
 _DISTANCES = ("l1", "l2")
 _REDUCTIONS = ("batchmean", "mean")
+_FD_DISTANCES = ("l2", "l1", "cosine")
+_TEACHER_NORMALIZE = (None, "standardize")
+_ENSEMBLE_MODES = ("probs", "logits")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -74,6 +84,31 @@ def _check_class_weight_init(class_weight) -> torch.Tensor | None:
     if not torch.all(torch.isfinite(weight)) or torch.any(weight < 0):
         raise ValueError("class_weight must be finite and non-negative.")
     return weight
+
+
+def _check_temperature(temperature) -> float:
+    temperature = float(temperature)
+    if not temperature > 0.0 or temperature == float("inf"):
+        raise ValueError(f"temperature must be a positive finite number, got {temperature!r}.")
+    return temperature
+
+
+def _check_dkd_weights(alpha_tckd, beta_nckd) -> tuple[float, float]:
+    out = []
+    for name, value in (("alpha_tckd", alpha_tckd), ("beta_nckd", beta_nckd)):
+        value = float(value)
+        if not 0.0 <= value < float("inf"):
+            raise ValueError(f"{name} must be a non-negative finite number, got {value!r}.")
+        out.append(value)
+    return out[0], out[1]
+
+
+def _check_fd_options(distance, teacher_normalize) -> None:
+    if distance not in _FD_DISTANCES:
+        raise ValueError(f"distance must be 'l2', 'l1' or 'cosine', got {distance!r}.")
+    if teacher_normalize not in _TEACHER_NORMALIZE:
+        raise ValueError(f"teacher_normalize must be None or 'standardize', "
+                         f"got {teacher_normalize!r}.")
 
 
 def _normalize_map(att: torch.Tensor, normalize, eps: float) -> torch.Tensor:
@@ -340,6 +375,261 @@ def attention_transfer_loss(
     return total / sum(weights)
 
 
+def decoupled_kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    alpha_tckd: float = 1.0,
+    beta_nckd: float = 8.0,
+    temperature: float = 4.0,
+) -> torch.Tensor:
+    """Decoupled knowledge distillation (DKD, Zhao et al., CVPR 2022).
+
+    With ``p = softmax(z / T)`` for teacher and student and ``t = y_i`` the target
+    class of sample ``i``:
+
+    - target-class KD, a KL between two-class distributions (target vs all other
+      classes): ``TCKD_i = KL([p_t[t], 1 - p_t[t]] || [p_s[t], 1 - p_s[t]])``;
+    - non-target-class KD, a KL between the distributions among the non-target
+      classes, renormalised: ``q[k] = p[k] / (1 - p[t])`` for ``k != t``,
+      ``NCKD_i = KL(q_t || q_s)``;
+
+    ``loss = T^2 * mean_i (alpha_tckd * TCKD_i + beta_nckd * NCKD_i)``.
+
+    The classical KL decomposes as ``KL(p_t || p_s) = TCKD + (1 - p_t[t]) * NCKD``:
+    plain KD ties the non-target weight to the teacher's confidence, which DKD frees.
+    The paper's defaults are ``alpha_tckd = 1``, ``beta_nckd = 8`` and ``T = 4``
+    (CIFAR-100); with two classes ``NCKD`` is 0. No cross-entropy is included (see
+    :class:`DecoupledDistillationLoss`); the teacher logits are detached. Computed
+    from log-softmax values, so very confident teachers stay finite.
+
+    Parameters
+    ----------
+    student_logits : Tensor, shape (batch, n_classes)
+        Student scores ``z_s``.
+    teacher_logits : Tensor, shape (batch, n_classes)
+        Teacher scores ``z_t`` (or log-probabilities, e.g. from
+        :func:`average_teacher_logits`).
+    y : Tensor of int, shape (batch,)
+        Class indices (the target class of each sample).
+    alpha_tckd : float >= 0, default=1.0
+        Weight of the target-class term.
+    beta_nckd : float >= 0, default=8.0
+        Weight of the non-target-class term.
+    temperature : float > 0, default=4.0
+        Softmax temperature ``T``.
+
+    Returns
+    -------
+    loss : Tensor (scalar)
+
+    Raises
+    ------
+    ValueError
+        If a weight is negative, the temperature is not positive, there are fewer than
+        two classes, or the shapes do not match.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.tensor([[2.0, 0.0, -1.0]])
+    >>> float(decoupled_kd_loss(z, z, torch.tensor([0])))  # identical: no divergence
+    0.0
+    """
+    alpha_tckd, beta_nckd = _check_dkd_weights(alpha_tckd, beta_nckd)
+    temperature = _check_temperature(temperature)
+    _check_logits_and_target(student_logits, y, "student_logits")
+    if teacher_logits.shape != student_logits.shape:
+        raise ValueError(f"teacher_logits {tuple(teacher_logits.shape)} and student_logits "
+                         f"{tuple(student_logits.shape)} must have the same shape.")
+    if student_logits.shape[1] < 2:
+        raise ValueError("Decoupled KD needs at least two classes, got "
+                         f"{student_logits.shape[1]}.")
+    target = F.one_hot(y.long(), student_logits.shape[1]).bool()
+
+    def parts(logits):
+        log_p = F.log_softmax(logits / temperature, dim=1)
+        log_target = log_p.gather(1, y.long().view(-1, 1)).squeeze(1)  # log p[t]
+        log_rest = torch.logsumexp(log_p.masked_fill(target, float("-inf")), dim=1)
+        log_q = log_p - log_rest.unsqueeze(1)  # renormalised over non-targets
+        return log_target, log_rest, log_q
+
+    s_target, s_rest, s_q = parts(student_logits)
+    t_target, t_rest, t_q = parts(teacher_logits.detach())
+    tckd = (t_target.exp() * (t_target - s_target) + t_rest.exp() * (t_rest - s_rest))
+    # target entries masked with where (not multiplied), so they add exactly 0
+    nckd = torch.where(target, torch.zeros_like(t_q), t_q.exp() * (t_q - s_q)).sum(dim=1)
+    per_sample = alpha_tckd * tckd + beta_nckd * nckd
+    return temperature**2 * per_sample.mean()
+
+
+def feature_distillation_loss(
+    student_embedding: torch.Tensor,
+    teacher_embedding: torch.Tensor,
+    projection: nn.Module | None = None,
+    *,
+    distance: str = "l2",
+    teacher_normalize: str | None = None,
+    eps: float = 1e-8,
+) -> torch.Tensor:
+    """Feature (embedding) distillation after FitNets (Romero et al. 2015).
+
+    The student's per-epoch embedding ``s`` (batch x d_s) is mapped through a learned
+    ``projection`` ``P`` (e.g. ``nn.Linear(d_s, d_t)``) and compared with the
+    teacher's embedding ``t`` (batch x d_t), row by row:
+
+    - ``"l2"``: ``mean over rows and dims of (P(s) - t)^2`` (FitNets' hint loss, as a
+      mean rather than half a sum);
+    - ``"l1"``: ``mean over rows and dims of |P(s) - t|``;
+    - ``"cosine"``: ``mean over rows of 1 - cos(P(s), t)`` (scale-free).
+
+    The teacher embedding is detached. ``teacher_normalize="standardize"`` first
+    standardises every teacher dimension over the batch rows,
+    ``(t - mean) / (std + eps)`` (population std), so dimensions of very different
+    scales weigh alike; the default ``None`` keeps the teacher's values, since an
+    affine projection already absorbs a global offset and scale, and batch statistics
+    make the target depend on the batch's composition.
+
+    Parameters
+    ----------
+    student_embedding : Tensor, shape (batch, d_s)
+    teacher_embedding : Tensor, shape (batch, d_t)
+    projection : nn.Module or None, default=None
+        Maps ``(batch, d_s)`` to ``(batch, d_t)``; ``None`` is the identity (then
+        ``d_s`` must equal ``d_t``).
+    distance : {"l2", "l1", "cosine"}, default="l2"
+    teacher_normalize : {None, "standardize"}, default=None
+    eps : float, default=1e-8
+        Added to the standard deviation, and lower bound of the norms in the cosine.
+
+    Returns
+    -------
+    loss : Tensor (scalar)
+        0 (still attached to the graph) when there are no rows, e.g. a batch of
+        padding only.
+
+    Raises
+    ------
+    ValueError
+        If an embedding is not 2-D, the row counts differ, the projected width does
+        not match the teacher's, or an option is unknown.
+
+    Examples
+    --------
+    >>> import torch
+    >>> e = torch.tensor([[1.0, 2.0], [0.0, -1.0]])
+    >>> float(feature_distillation_loss(e, e.clone()))
+    0.0
+    """
+    _check_fd_options(distance, teacher_normalize)
+    for name, emb in (("student_embedding", student_embedding),
+                      ("teacher_embedding", teacher_embedding)):
+        if emb.ndim != 2:
+            raise ValueError(f"{name} must have shape (batch, dim), got {tuple(emb.shape)}.")
+    if student_embedding.shape[0] != teacher_embedding.shape[0]:
+        raise ValueError(f"The embeddings must have the same rows (one per epoch), got "
+                         f"{student_embedding.shape[0]} student and "
+                         f"{teacher_embedding.shape[0]} teacher rows.")
+    projected = student_embedding if projection is None else projection(student_embedding)
+    target = teacher_embedding.detach()
+    if projected.shape != target.shape:
+        raise ValueError(f"The projected student embedding has shape {tuple(projected.shape)}"
+                         f", the teacher's {tuple(target.shape)}; pass a projection to "
+                         f"d_t = {target.shape[1]} dimensions.")
+    if projected.shape[0] == 0:  # no rows (e.g. a batch of padding): 0, graph kept
+        return projected.sum() * 0.0
+    if teacher_normalize == "standardize":
+        target = (target - target.mean(dim=0)) / (target.std(dim=0, unbiased=False) + eps)
+    if distance == "cosine":
+        return (1.0 - F.cosine_similarity(projected, target, dim=1, eps=eps)).mean()
+    diff = projected - target
+    return diff.abs().mean() if distance == "l1" else diff.pow(2).mean()
+
+
+def average_teacher_logits(list_of_logits, *, mode: str = "probs", weights=None):
+    """Soft labels of a teacher ensemble, as logits for the distillation losses.
+
+    - ``"probs"``: ``log(sum_k w_k softmax(z_k))``, the log of the (weighted) mean
+      class probabilities, computed as a log-sum-exp of log-softmax values; its
+      softmax is the ensemble's mean probability (at ``T = 1``; at another
+      temperature the loss sharpens or softens this mean);
+    - ``"logits"``: ``sum_k w_k z_k``, the (weighted) mean of the logits (a
+      geometric mean of the probabilities, renormalised).
+
+    with ``w_k = 1 / n_teachers`` unless ``weights`` are given (normalised to sum
+    to 1).
+
+    Parameters
+    ----------
+    list_of_logits : sequence of array-like or Tensor, each (n_samples, n_classes)
+        Each teacher's logits for the same rows, in the same class order.
+    mode : {"probs", "logits"}, default="probs"
+    weights : sequence of float or None, default=None
+        Non-negative weight of each teacher, with a positive sum.
+
+    Returns
+    -------
+    logits : Tensor or ndarray of shape (n_samples, n_classes)
+        A Tensor when the inputs are Tensors, a float ndarray otherwise (in the
+        inputs' floating dtype, float64 for integers).
+
+    Raises
+    ------
+    ValueError
+        If no logits are given, their shapes differ, they are not 2-D, or ``mode`` or
+        ``weights`` are invalid.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> z = average_teacher_logits([np.log([[0.2, 0.8]]), np.log([[0.6, 0.4]])])
+    >>> np.round(np.exp(z), 6)
+    array([[0.4, 0.6]])
+    """
+    if mode not in _ENSEMBLE_MODES:
+        raise ValueError(f"mode must be 'probs' or 'logits', got {mode!r}.")
+    if isinstance(list_of_logits, (torch.Tensor, np.ndarray, Mapping)) \
+            or not isinstance(list_of_logits, Sequence) or not list_of_logits:
+        raise ValueError("list_of_logits must be a non-empty list of (n_samples, "
+                         "n_classes) logit arrays, one per teacher.")
+    as_tensor = all(isinstance(z, torch.Tensor) for z in list_of_logits)
+    if as_tensor:
+        stack = torch.stack([z.detach() for z in list_of_logits]) if len(
+            {tuple(z.shape) for z in list_of_logits}) == 1 else None
+    else:
+        arrays = [np.asarray(z) for z in list_of_logits]
+        stack = None
+        if len({a.shape for a in arrays}) == 1:
+            dtype = np.result_type(*arrays)
+            dtype = dtype if np.issubdtype(dtype, np.floating) else np.float64
+            stack = torch.as_tensor(np.stack(arrays).astype(dtype))
+    if stack is None:
+        shapes = [tuple(np.shape(z)) for z in list_of_logits]
+        raise ValueError(f"All teachers' logits must have the same shape, got {shapes}.")
+    if stack.ndim != 3:
+        raise ValueError(f"Each teacher's logits must have shape (n_samples, n_classes), "
+                         f"got {tuple(stack.shape[1:])}.")
+    n = stack.shape[0]
+    if weights is None:
+        w = torch.full((n,), 1.0 / n, dtype=stack.dtype)
+    else:
+        w = torch.as_tensor([float(v) for v in weights], dtype=stack.dtype)
+        if w.numel() != n or not torch.all(torch.isfinite(w)) or torch.any(w < 0) \
+                or float(w.sum()) <= 0:
+            raise ValueError(f"weights must be {n} non-negative finite numbers with a "
+                             f"positive sum, got {list(weights)!r}.")
+        w = w / w.sum()
+    w = w.to(stack.device).view(-1, 1, 1)
+    if mode == "logits":
+        out = (w * stack).sum(dim=0)
+    else:
+        log_p = F.log_softmax(stack, dim=2)
+        # log sum_k w_k p_k; zero weights give -inf terms that logsumexp ignores
+        out = torch.logsumexp(log_p + torch.log(w), dim=0)
+    return out if as_tensor else out.numpy()
+
+
 def feature_group_weights(feature_names: Sequence[str],
                           feature_groups: Mapping[str, Sequence[str]]) -> list[float]:
     """Pair weights that give every group the same total weight.
@@ -456,84 +746,82 @@ class AttentionTransferLoss(nn.Module):
                                        eps=self.eps, weights=self.weights)
 
 
-# --------------------------------------------------------------------------- features
-_FD_DISTANCES = ("l2", "l1", "cosine")
+class DecoupledDistillationLoss(nn.Module):
+    """Criterion: :func:`decoupled_kd_loss` plus weighted CE, or CE without a teacher.
 
-
-def feature_distillation_loss(student_embedding: torch.Tensor, teacher_embedding: torch.Tensor,
-                              projection: nn.Module | None = None, *,
-                              distance: str = "l2") -> torch.Tensor:
-    """FitNets-style feature distillation: the projected student embedding vs the teacher's.
-
-    ``mean_i d(P s_i, t_i)`` over the rows (epochs) ``i``, with ``P`` a learned
-    projection (Romero et al. 2015, "FitNets"), ``d`` the mean squared difference over
-    the dimensions (``"l2"``), the mean absolute difference (``"l1"``) or ``1 - cos``
-    (``"cosine"``).
+    ``weight * DKD(z_s, z_t, y) + (1 - weight) * CE(z_s, y)``, where ``CE`` is
+    :func:`weighted_cross_entropy`. Called like :class:`DistillationLoss`:
+    ``criterion(logits, y, teacher_logits)``; without ``teacher_logits`` it is the
+    weighted CE alone. The paper's ``CE + DKD`` is ``weight = 0.5`` up to a factor
+    of 2 (which Adam's step size ignores).
 
     Parameters
     ----------
-    student_embedding : Tensor, shape (n_rows, d_student)
-    teacher_embedding : Tensor, shape (n_rows, d_teacher)
-        Treated as a constant target (no gradient).
-    projection : nn.Module or None
-        Maps ``d_student`` to ``d_teacher`` (e.g. ``nn.Linear``); ``None``: identity.
-    distance : {"l2", "l1", "cosine"}, default="l2"
-
-    Returns
-    -------
-    loss : Tensor (scalar)
-
-    Examples
-    --------
-    >>> import torch
-    >>> s, t = torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 4.0]])
-    >>> float(feature_distillation_loss(s, t))  # ((1-1)^2 + (2-4)^2) / 2
-    2.0
+    alpha_tckd, beta_nckd, temperature
+        See :func:`decoupled_kd_loss`.
+    weight : float in [0, 1], default=0.5
+        Share of the DKD term (like ``alpha`` in :class:`DistillationLoss`).
+    class_weight : array-like of shape (n_classes,) or None
+        Class weights of the CE term.
     """
-    if distance not in _FD_DISTANCES:
-        raise ValueError(f"distance must be one of {list(_FD_DISTANCES)}, got {distance!r}.")
-    if student_embedding.ndim != 2 or teacher_embedding.ndim != 2 or (
-            student_embedding.shape[0] != teacher_embedding.shape[0]):
-        raise ValueError(
-            f"Embeddings must be (n_rows, dim) with the same rows, got "
-            f"{tuple(student_embedding.shape)} and {tuple(teacher_embedding.shape)}.")
-    projected = student_embedding if projection is None else projection(student_embedding)
-    target = teacher_embedding.detach()
-    if projected.shape != target.shape:
-        raise ValueError(f"The projected student embedding {tuple(projected.shape)} does not "
-                         f"match the teacher's {tuple(target.shape)}.")
-    if projected.shape[0] == 0:
-        return projected.sum() * 0.0
-    if distance == "l2":
-        return ((projected - target) ** 2).mean()
-    if distance == "l1":
-        return (projected - target).abs().mean()
-    return (1.0 - F.cosine_similarity(projected, target, dim=1)).mean()
+
+    def __init__(self, alpha_tckd: float = 1.0, beta_nckd: float = 8.0,
+                 temperature: float = 4.0, weight: float = 0.5, class_weight=None) -> None:
+        super().__init__()
+        self.alpha_tckd, self.beta_nckd = _check_dkd_weights(alpha_tckd, beta_nckd)
+        self.temperature = _check_temperature(temperature)
+        if not 0.0 <= float(weight) <= 1.0:
+            raise ValueError(f"weight must be in [0, 1], got {weight!r}.")
+        self.weight = float(weight)
+        self.register_buffer("class_weight", _check_class_weight_init(class_weight),
+                             persistent=False)
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor,
+                teacher_logits: torch.Tensor | None = None) -> torch.Tensor:
+        ce = weighted_cross_entropy(logits, y, self.class_weight)
+        if teacher_logits is None:
+            return ce
+        dkd = decoupled_kd_loss(logits, teacher_logits, y, alpha_tckd=self.alpha_tckd,
+                                beta_nckd=self.beta_nckd, temperature=self.temperature)
+        return self.weight * dkd + (1.0 - self.weight) * ce
 
 
 class FeatureDistillationLoss(nn.Module):
     """Criterion: :func:`feature_distillation_loss` with its own learned projection.
 
-    The projection (an ``nn.Linear(student_dim, teacher_dim)``) belongs to the
-    criterion, so skorch trains it with the student (criterion parameters are
-    learnable parameters of the net) and it is dropped after the pre-training stage.
+    Owns ``projection = nn.Linear(student_dim, teacher_dim)``. Passed as a skorch
+    ``criterion``, its parameters are trained with the student's: skorch's
+    ``NeuralNet.get_all_learnable_params`` yields the criterion's parameters too, and
+    the optimizer is built from them. The projection is only needed for the
+    pre-training; the student alone runs afterwards.
+
+    Called as ``criterion(student_embedding, teacher_embedding)``.
 
     Parameters
     ----------
-    student_dim, teacher_dim : int
-        Embedding sizes.
+    student_dim : int
+        Width ``d_s`` of the student's embedding.
+    teacher_dim : int
+        Width ``d_t`` of the teacher's embedding.
     distance : {"l2", "l1", "cosine"}, default="l2"
+    teacher_normalize : {None, "standardize"}, default=None
+        See :func:`feature_distillation_loss`.
+    bias : bool, default=True
+        Whether the projection has a bias.
     """
 
-    def __init__(self, student_dim: int, teacher_dim: int, distance: str = "l2") -> None:
+    def __init__(self, student_dim: int, teacher_dim: int, distance: str = "l2",
+                 teacher_normalize: str | None = None, bias: bool = True) -> None:
         super().__init__()
-        if distance not in _FD_DISTANCES:
-            raise ValueError(f"distance must be one of {list(_FD_DISTANCES)}, got "
-                             f"{distance!r}.")
-        self.projection = nn.Linear(int(student_dim), int(teacher_dim))
-        self.distance = distance
+        _check_fd_options(distance, teacher_normalize)
+        for name, dim in (("student_dim", student_dim), ("teacher_dim", teacher_dim)):
+            if isinstance(dim, bool) or int(dim) != dim or int(dim) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {dim!r}.")
+        self.distance, self.teacher_normalize = distance, teacher_normalize
+        self.projection = nn.Linear(int(student_dim), int(teacher_dim), bias=bias)
 
     def forward(self, student_embedding: torch.Tensor,
                 teacher_embedding: torch.Tensor) -> torch.Tensor:
         return feature_distillation_loss(student_embedding, teacher_embedding,
-                                         self.projection, distance=self.distance)
+                                         self.projection, distance=self.distance,
+                                         teacher_normalize=self.teacher_normalize)
