@@ -139,3 +139,26 @@ def test_run_experiment_with_night_models_scores_scored_epochs_only(toy):
     assert len(tested) == int(np.sum((y != "?") & np.isin(groups, list(test_subjects))))
     teacher = result.scores[result.scores["model"] == "EEG teacher"]
     assert (teacher["kappa"] > 0.6).all()
+
+
+def test_decoupled_kd_and_a_teacher_ensemble(toy):
+    X, X_eeg, y, nights, groups = toy
+    test = np.isin(groups, ["s0"])
+    stager = DistilledECGStager(teacher=_night(EEGNightTeacher, max_epochs=4),
+                                student=_night(ECGNightStudent, max_epochs=15),
+                                strategy="sd+cl", soft_loss="dkd", n_teachers=2,
+                                random_state=0)
+    stager.fit(X[~test], y[~test], X_eeg=X_eeg[~test], groups=groups[~test],
+               nights=nights[~test])
+    assert len(stager.teachers_) == 2
+    one, two = (t.predict_proba(X_eeg[~test], nights=nights[~test]) for t in stager.teachers_)
+    assert not np.allclose(one, two)  # two seeds, two teachers
+    assert _held_out_kappa(stager, X, y, nights, test) > 0.3
+    from sleepkd.distillation._losses import DecoupledDistillationLoss
+
+    assert isinstance(stager.student_.net_.criterion_, DecoupledDistillationLoss)
+    with pytest.raises(ValueError, match="n_teachers"):
+        DistilledECGStager(teacher=FrozenEstimator(stager.teachers_[0]), n_teachers=2).fit(
+            X, y, X_eeg=X_eeg, nights=nights)
+    with pytest.raises(ValueError, match="soft_loss"):
+        DistilledECGStager(soft_loss="js").fit(X, y, X_eeg=X_eeg, nights=nights)

@@ -94,6 +94,18 @@ default="at+sd+cl"
     fd_distance : {"l2", "l1", "cosine"}, default="l2"
         Distance between the projected student embedding and the teacher's in
         feature distillation.
+    soft_loss : {"kl", "dkd"}, default="kl"
+        The soft-label term of strategies with ``"sd"``: the paper's
+        ``T**2 * KL(teacher || student)``, or decoupled knowledge distillation (Zhao et
+        al. 2022: target-class and non-target-class parts of the KL weighted
+        ``dkd_alpha`` and ``dkd_beta``), both weighted ``alpha`` against the
+        cross-entropy.
+    dkd_alpha, dkd_beta : float, default=1.0, 8.0
+        Weights of the target-class and non-target-class KL (``soft_loss="dkd"``).
+    n_teachers : int, default=1
+        Teachers fitted with consecutive seeds; the soft labels are the log of their
+        mean probabilities (a teacher ensemble); attention transfer and feature
+        distillation use the first. A frozen teacher is a single teacher.
     pretrain_epochs : int or None, default=None
         Epochs of attention-transfer pre-training; ``None``: the student's
         ``max_epochs``.
@@ -114,6 +126,8 @@ default="at+sd+cl"
     ----------
     teacher_ : EEGTeacher or FrozenEstimator
         The fitted (frozen) teacher; ``None`` for the baseline strategy.
+    teachers_ : list
+        Every fitted teacher (``n_teachers`` of them; absent for the baseline).
     student_ : ECGStudent
         The fitted student, used by ``predict``.
     classes_ : ndarray
@@ -164,6 +178,10 @@ default="at+sd+cl"
         at_normalize="sample",
         at_layers="all",
         fd_distance="l2",
+        soft_loss="kl",
+        dkd_alpha=1.0,
+        dkd_beta=8.0,
+        n_teachers=1,
         pretrain_epochs=None,
         validation_fraction=0.1,
         random_state=None,
@@ -179,6 +197,10 @@ default="at+sd+cl"
         self.at_normalize = at_normalize
         self.at_layers = at_layers
         self.fd_distance = fd_distance
+        self.soft_loss = soft_loss
+        self.dkd_alpha = dkd_alpha
+        self.dkd_beta = dkd_beta
+        self.n_teachers = n_teachers
         self.pretrain_epochs = pretrain_epochs
         self.validation_fraction = validation_fraction
         self.random_state = random_state
@@ -209,12 +231,21 @@ default="at+sd+cl"
             raise ValueError(f"temperature must be > 0, got {self.temperature!r}.")
         choices = {"kl_reduction": ("batchmean", "mean"), "at_distance": ("l1", "l2"),
                    "at_normalize": ("sample", "batch"),
-                   "fd_distance": ("l2", "l1", "cosine")}
+                   "fd_distance": ("l2", "l1", "cosine"), "soft_loss": ("kl", "dkd")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(
                     f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}."
                 )
+        for name in ("dkd_alpha", "dkd_beta"):
+            value = getattr(self, name)
+            if not (isinstance(value, numbers.Real) and value >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+        if not isinstance(self.n_teachers, numbers.Integral) or self.n_teachers < 1:
+            raise ValueError(f"n_teachers must be a positive int, got {self.n_teachers!r}.")
+        if self.n_teachers > 1 and isinstance(self.teacher, FrozenEstimator):
+            raise ValueError("n_teachers > 1 fits several teachers, but the teacher is a "
+                             "frozen, already fitted one; pass an unfitted teacher.")
         if self.pretrain_epochs is not None and (
             not isinstance(self.pretrain_epochs, numbers.Integral) or self.pretrain_epochs < 1
         ):
@@ -315,11 +346,23 @@ default="at+sd+cl"
             _check_has_embedding(module, "student")
 
         self.teacher_ = None
+        self.teacher_valid_kappa_ = None
         teacher_est = teacher_logits = None
         if strategy != "baseline":
-            self.teacher_, teacher_est, teacher_logits = self._fit_teacher(
-                X_eeg, y_enc, train_idx, valid_idx, int(teacher_seed), groups,
-                teacher_unseen, index)
+            # an ensemble: n_teachers fits with consecutive seeds; soft labels are the
+            # log of their mean probabilities, features come from the first
+            fitted = [self._fit_teacher(X_eeg, y_enc, train_idx, valid_idx,
+                                        int(teacher_seed) + k, groups, teacher_unseen, index)
+                      for k in range(self.n_teachers)]
+            self.teacher_, teacher_est, teacher_logits, diagnostic_idx = fitted[0]
+            self.teachers_ = [f[0] for f in fitted]
+            if len(fitted) > 1:
+                from sleepkd.distillation._losses import average_teacher_logits
+
+                teacher_logits = np.asarray(average_teacher_logits(
+                    [f[2] for f in fitted], mode="probs"), dtype=np.float32)
+            if diagnostic_idx is not None:
+                self._warn_if_teacher_weak(teacher_logits, y_enc, diagnostic_idx)
             X_eeg3 = teacher_est._validate_X(X_eeg, reset=False)
 
         night_kwargs = {"index": index} if student_nights else {}
@@ -333,17 +376,23 @@ default="at+sd+cl"
                     student_, module, teacher_est, X3, X_eeg3, y_enc, train_idx,
                     valid_idx, int(student_seed))
 
-        from sleepkd.distillation._losses import DistillationLoss
+        from sleepkd.distillation._losses import DecoupledDistillationLoss, DistillationLoss
 
         class_weight = student_._class_weights(y_enc)
         X_extra = None
         if "sd" in stages:
-            logger.info("Stage 3: student with soft-label distillation (alpha=%s, T=%s).",
-                        self.alpha, self.temperature)
+            logger.info("Stage 3: student with soft-label distillation (%s, alpha=%s, T=%s).",
+                        self.soft_loss, self.alpha, self.temperature)
             X_extra = {"teacher_logits": teacher_logits}
-            criterion = DistillationLoss(alpha=self.alpha, temperature=self.temperature,
-                                         class_weight=class_weight,
-                                         reduction=self.kl_reduction)
+            if self.soft_loss == "dkd":
+                criterion = DecoupledDistillationLoss(
+                    alpha_tckd=self.dkd_alpha, beta_nckd=self.dkd_beta,
+                    temperature=self.temperature, weight=self.alpha,
+                    class_weight=class_weight)
+            else:
+                criterion = DistillationLoss(alpha=self.alpha, temperature=self.temperature,
+                                             class_weight=class_weight,
+                                             reduction=self.kl_reduction)
         else:
             logger.info("Stage 3: student with the classification loss.")
             criterion = None
@@ -379,7 +428,7 @@ default="at+sd+cl"
     def _fit_teacher(self, X_eeg, y_enc, train_idx, valid_idx, seed, groups, teacher_unseen,
                      index):
         """Stage 1: fit (or reuse) the teacher and freeze it; return it, its estimator
-        and its logits of every row."""
+        its logits of every row and the rows it may be judged on (or None)."""
         diagnostic_idx = valid_idx
         if isinstance(self.teacher, FrozenEstimator):
             teacher_est = self.teacher.estimator
@@ -429,10 +478,7 @@ default="at+sd+cl"
         # rows are those the teacher gives them alone
         logits = teacher_est._logits(teacher_est._validate_X(X_eeg, reset=False),
                                      nights=index)
-        self.teacher_valid_kappa_ = None
-        if diagnostic_idx is not None:
-            self._warn_if_teacher_weak(logits, y_enc, diagnostic_idx)
-        return teacher_, teacher_est, logits
+        return teacher_, teacher_est, logits, diagnostic_idx
 
     def _warn_if_teacher_weak(self, teacher_logits, y_enc, valid_idx) -> None:
         valid_idx = valid_idx[y_enc[valid_idx] >= 0]  # scored rows only
