@@ -162,3 +162,32 @@ def test_decoupled_kd_and_a_teacher_ensemble(toy):
             X, y, X_eeg=X_eeg, nights=nights)
     with pytest.raises(ValueError, match="soft_loss"):
         DistilledECGStager(soft_loss="js").fit(X, y, X_eeg=X_eeg, nights=nights)
+
+
+def test_experiment_keeps_per_subject_scores_and_paired_evidence(toy, tmp_path):
+    from sklearn.metrics import f1_score
+
+    from sleepkd.evaluation import run_experiment
+
+    X, X_eeg, y, nights, groups = toy
+    data = {"X_ecg": X, "X_eeg": X_eeg, "y": y, "groups": groups, "records": nights}
+    result = run_experiment(
+        data, teacher=_night(EEGNightTeacher, max_epochs=3),
+        student=_night(ECGNightStudent, max_epochs=3), schemes=("3class",),
+        strategies=("baseline", "sd+cl"), n_splits=3, seeds=(0, 1), verbose=0)
+    subjects = result.subject_scores()
+    assert len(subjects) == 2 * 6 * 3  # seeds x subjects x models (each tested once)
+    row = subjects[(subjects["model"] == "SD+CL") & (subjects["seed"] == 1)].iloc[0]
+    pred = result.predictions
+    part = pred[(pred["model"] == "SD+CL") & (pred["seed"] == 1)
+                & (pred["subject"] == row["subject"])]
+    assert row["f1_weighted"] == pytest.approx(
+        f1_score(part["y_true"], part["y_pred"], average="weighted"))
+    evidence = result.evidence()
+    assert set(evidence["metric"]) == {"f1_weighted", "kappa"}
+    assert (evidence["n_pairs"] == 2 * 3).all()  # seeds x folds
+    assert (evidence["ci_low"] <= evidence["mean_gain"]).all()
+    assert (evidence["mean_gain"] <= evidence["ci_high"]).all()
+    paths = result.save(tmp_path)
+    assert paths["subject_scores"].is_file() and paths["evidence"].is_file()
+    assert "Distillation evidence" in paths["results"].read_text()

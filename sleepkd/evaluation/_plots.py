@@ -233,3 +233,57 @@ def draw_hypnograms(tracks, scheme: str | None, *, title: str, notes=None):
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_subject_gains(result, *, metric: str = "f1_weighted", baseline: str = "ECG baseline"):
+    """Per-subject gain of every distilled student over the baseline, per scheme.
+
+    Each dot is one test subject in one seed (its score minus the baseline's on the
+    same subject, fold and seed, in points = metric x 100); the bar is the mean over
+    subjects and seeds. Subjects above zero gained from distillation.
+
+    Parameters
+    ----------
+    result : ExperimentResult
+    metric : {"f1_weighted", "kappa", "accuracy"}, default="f1_weighted"
+    baseline : str, default="ECG baseline"
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        If the baseline or no other student is in the results.
+    """
+    plt = _pyplot()
+    scores = result.subject_scores()
+    keys = ["seed", "fold", "scheme", "subject"]
+    base = scores[scores["model"] == baseline][keys + [metric]].rename(
+        columns={metric: "base"})
+    if base.empty:
+        raise ValueError(f"{baseline!r} is not in the results.")
+    models = [m for m in result.models if m not in (baseline, "EEG teacher")
+              and m in set(scores["model"]) and "teacher" not in m]
+    merged = scores[scores["model"].isin(models)].merge(base, on=keys)
+    merged["gain"] = 100.0 * (merged[metric] - merged["base"])
+    schemes = result.schemes
+    fig, axes = plt.subplots(1, len(schemes), figsize=(1.6 + 1.5 * len(models), 3.4),
+                             squeeze=False, sharey=True)
+    rng = np.random.default_rng(0)
+    for ax, scheme in zip(axes[0], schemes):
+        part = merged[merged["scheme"] == scheme]
+        for k, model in enumerate(models):
+            gains = part.loc[part["model"] == model, "gain"].dropna().to_numpy()
+            ax.scatter(k + rng.uniform(-0.18, 0.18, len(gains)), gains, s=12, alpha=0.6)
+            if len(gains):
+                ax.hlines(gains.mean(), k - 0.3, k + 0.3, color="black", lw=2)
+        ax.axhline(0.0, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
+        ax.set_title(scheme, fontsize=9)
+    axes[0][0].set_ylabel(f"gain in {metric} over {baseline} (points)", fontsize=8)
+    fig.suptitle("Per-subject gain of each student (dots: subject x seed; bar: mean). "
+                 + _provenance_note(result), fontsize=8)
+    fig.tight_layout()
+    return fig

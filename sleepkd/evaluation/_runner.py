@@ -155,6 +155,83 @@ class ExperimentResult:
         merged["gain_points"] = merged["f1_weighted"] - merged["baseline_f1_weighted"]
         return merged
 
+    def subject_scores(self) -> pd.DataFrame:
+        """Scores of every model on every test subject, per seed, fold and scheme.
+
+        Returns
+        -------
+        scores : pandas.DataFrame
+            Columns ``seed``, ``fold``, ``scheme``, ``model``, ``subject``,
+            ``n_epochs``, ``accuracy``, ``kappa`` (NaN when a subject has a single
+            stage in both labels and predictions) and ``f1_weighted``, from the
+            predictions (so anyone can redo the statistics from ``predictions.csv``).
+        """
+        from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
+
+        rows = []
+        keys = ["seed", "fold", "scheme", "model", "subject"]
+        for key, part in self.predictions.groupby(keys, sort=False):
+            y, p = part["y_true"].to_numpy(), part["y_pred"].to_numpy()
+            single = len(set(y) | set(p)) < 2
+            rows.append(dict(zip(keys, key), n_epochs=len(y),
+                             accuracy=accuracy_score(y, p),
+                             kappa=math.nan if single else cohen_kappa_score(y, p),
+                             f1_weighted=f1_score(y, p, average="weighted",
+                                                  zero_division=0)))
+        return pd.DataFrame(rows)
+
+    def evidence(self, *, baseline: str = _BASELINE, metrics=("f1_weighted", "kappa"),
+                 n_boot: int = 2000, random_state=0) -> pd.DataFrame:
+        """Paired evidence of every distilled student against the baseline.
+
+        Per scheme, model and metric (:func:`sleepkd.metrics.summarize_gains` on
+        :meth:`subject_scores`): the mean absolute and relative gain over fold x seed
+        pairs, a 95 % confidence interval of the mean gain from a bootstrap over
+        subjects, the Wilcoxon signed-rank p-value over the pairs, and the share of
+        pairs the model wins.
+
+        Parameters
+        ----------
+        baseline : str, default="ECG baseline"
+        metrics : sequence of str, default=("f1_weighted", "kappa")
+        n_boot : int, default=2000
+        random_state : int, default=0
+
+        Returns
+        -------
+        evidence : pandas.DataFrame
+            Empty when the baseline or no distilled student is in the results.
+        """
+        import warnings
+
+        from sleepkd.metrics import summarize_gains
+
+        distilled = [m for m in self.models if m in set(STRATEGY_NAMES.values()) - {baseline}]
+        if baseline not in self.models or not distilled:
+            return pd.DataFrame()
+        with warnings.catch_warnings():  # subjects with one stage: kappa undefined, counted
+            warnings.simplefilter("ignore", UserWarning)
+            return summarize_gains(self.subject_scores(), baseline=baseline, models=distilled,
+                                   metrics=list(metrics), by="scheme", n_boot=n_boot,
+                                   random_state=random_state)
+
+    def evidence_markdown(self, evidence: pd.DataFrame | None = None) -> str:
+        """:meth:`evidence` as a markdown table (one line per scheme, model, metric)."""
+        evidence = self.evidence() if evidence is None else evidence
+        if evidence.empty:
+            return ""
+        lines = ["| scheme | model | metric | baseline | model | mean gain (points) | "
+                 "95 % CI (subjects) | relative gain (%) | Wilcoxon p | wins | pairs |",
+                 "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for _, r in evidence.iterrows():
+            lines.append(
+                f"| {r['scheme']} | {r['model']} | {r['metric']} | "
+                f"{r['baseline_mean']:.3f} | {r['model_mean']:.3f} | "
+                f"{100 * r['mean_gain']:+.1f} | [{100 * r['ci_low']:+.1f}, "
+                f"{100 * r['ci_high']:+.1f}] | {r['mean_relative_gain_pct']:+.1f} | "
+                f"{r['wilcoxon_p']:.3f} | {100 * r['win_share']:.0f} % | {int(r['n_pairs'])} |")
+        return "\n".join(lines) + "\n"
+
     def table(self, digits: int = 3) -> pd.DataFrame:
         """The results table: models x (scheme, figure), as "mean ± std" strings.
 
@@ -261,8 +338,20 @@ class ExperimentResult:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {"results": out / "results.md", "scores": out / "scores.csv",
+                 "subject_scores": out / "subject_scores.csv",
                  "predictions": out / "predictions.csv"}
         text = ["# sleepkd experiment", "", self.to_markdown()]
+        evidence = self.evidence()
+        if not evidence.empty:
+            paths["evidence"] = out / "evidence.csv"
+            evidence.to_csv(paths["evidence"], index=False)
+            text += ["## Distillation evidence", "",
+                     "Gains of each distilled student over the ECG baseline, paired by "
+                     "fold x seed; 95 % CI of the mean gain from a bootstrap over test "
+                     "subjects (2000 draws); Wilcoxon signed-rank test over the pairs "
+                     "(seeds share subjects, so its p-value is optimistic); wins: share "
+                     "of pairs with a gain > 0. Points = metric x 100.", "",
+                     self.evidence_markdown(evidence)]
         if self.description:
             text += ["## Data", "", self.description, ""]
         text += ["## Folds (test subjects)", ""]
@@ -272,6 +361,7 @@ class ExperimentResult:
             text += [f"- {k}: {v}" for k, v in self.config.items()]
         paths["results"].write_text("\n".join(text) + "\n", encoding="utf-8")
         self.to_csv(paths["scores"])
+        self.subject_scores().to_csv(paths["subject_scores"], index=False)
         self.predictions.to_csv(paths["predictions"], index=False)
         if figures:
             try:
@@ -288,6 +378,13 @@ class ExperimentResult:
         )
 
         paths = {}
+        if not self.evidence().empty:
+            from sleepkd.evaluation._plots import plot_subject_gains
+
+            fig = plot_subject_gains(self)
+            paths["subject_gains"] = out / "subject_gains.png"
+            fig.savefig(paths["subject_gains"], dpi=110, bbox_inches="tight")
+            close_figure(fig)
         for scheme in self.schemes:
             for kind, plot in (("confusion", plot_confusion_matrices),
                                ("hypnogram", plot_hypnograms)):
