@@ -42,6 +42,11 @@ def add_parser(subparsers, parents) -> None:
     parser.add_argument("--physiology", choices=("shared", "labels", "independent"),
                         default="shared",
                         help="generator's link between EEG and heart (default: shared)")
+    parser.add_argument("--student-input", choices=("heart_rate", "raw"),
+                        default="heart_rate",
+                        help="--models epoch: the student reads heart rate with context "
+                             "(default) or one raw 30-s ECG epoch through a compact U-Time "
+                             "(the paper's setting, with a compact U-Time teacher)")
     parser.add_argument("--strategies", nargs="+", metavar="STRATEGY",
                         help="distillation strategies (default: baseline sd+cl fd+sd+cl "
                              "for night models, the paper's four for epoch models)")
@@ -145,6 +150,15 @@ def epoch_setup(args):
 
     config = network_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet,
                             patience=max(3, args.max_epochs // 3))
+    if args.student_input == "raw":  # the paper's setting: U-Time on raw epochs, both
+        from sleepkd import ECGStudent
+
+        data = load_data(args)
+        student = ECGStudent(**config["teacher"].get_params())  # same network, on the ECG
+        return (data, config["teacher"], student,
+                None if args.strategies is None else tuple(args.strategies),
+                {"HRV + gradient boosting": (hrv_reference(), "X_ecg")},
+                config["stager_params"])
     data, _ = heart_rate_inputs(load_data(args), config["context"])
     extra = {"HRV + gradient boosting": (hrv_reference(), "X_ecg_raw")}
     return (data, config["teacher"], config["student"],
