@@ -1,30 +1,45 @@
-"""R-peak detection: known beats of a synthetic ECG, edge cases, bad input."""
+"""R-peak detection: known beats of a synthetic ECG, edge cases, bad input.
+
+Detection tests run for both detectors; the ``"sleepecg"`` ones are skipped when the
+optional sleepecg package is not installed (it is in the ``test`` extra).
+"""
+
+import importlib.util
+import logging
+import sys
 
 import numpy as np
 import pytest
 
 from _ecg_fixtures import make_beat_times, match_beats, synth_ecg, synth_ecg_rows
-from sleepkd.signal import detect_rpeaks
-from sleepkd.signal._beats import clean_ecg_rows, detect_beats_rows
+from sleepkd.signal import HeartRateTransformer, HRVFeatures, detect_rpeaks
+from sleepkd.signal import _beats
+from sleepkd.signal._beats import clean_ecg_rows, detect_beats_rows, sleepecg_find_rows
 
 FS_LIST = [100.0, 128.0, 200.0, 256.0, 500.0]
 
+HAS_SLEEPECG = importlib.util.find_spec("sleepecg") is not None
+needs_sleepecg = pytest.mark.skipif(not HAS_SLEEPECG, reason="sleepecg not installed")
+METHODS = ["neurokit", pytest.param("sleepecg", marks=needs_sleepecg)]
 
+
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("fs", FS_LIST)
-def test_detect_rpeaks_finds_known_beats(fs):
+def test_detect_rpeaks_finds_known_beats(fs, method):
     times = make_beat_times(120.0, mean_hr=70.0, rr_sd=0.06, rng=1)
     ecg = synth_ecg(times, fs, 120.0, noise_sd=0.03, rng=2)
-    peaks = detect_rpeaks(ecg, fs)
+    peaks = detect_rpeaks(ecg, fs, method=method)
     assert peaks.dtype.kind == "i"
     sens, ppv = match_beats(peaks, np.rint(times * fs), tolerance=int(0.05 * fs))
     assert sens >= 0.99 and ppv >= 0.99
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("fs", FS_LIST)
 @pytest.mark.parametrize("mean_hr", [50.0, 90.0])
-def test_row_detector_finds_known_beats_including_row_edges(fs, mean_hr):
+def test_row_detector_finds_known_beats_including_row_edges(fs, mean_hr, method):
     X, _, row_beats = synth_ecg_rows(12, fs, mean_hr=mean_hr, rng=3)
-    beats = detect_beats_rows(X, fs)
+    beats = detect_beats_rows(X, fs, method=method)
     n = X.shape[1]
     detected = np.concatenate([p + i * n for i, p in enumerate(beats.peaks)])
     truth = np.concatenate([p + i * n for i, p in enumerate(row_beats)])
@@ -33,13 +48,74 @@ def test_row_detector_finds_known_beats_including_row_edges(fs, mean_hr):
     assert not beats.rejected.any()
 
 
-def test_beat_in_first_300_ms_is_found():
+@pytest.mark.parametrize("method", METHODS)
+def test_beat_in_first_300_ms_is_found(method):
     # neurokit2 alone skips beats in the first 0.3 s; the backward head pass keeps them.
     fs = 256.0
     times = np.arange(0.1, 29.5, 0.9)
-    peaks = detect_rpeaks(synth_ecg(times, fs, 30.0, noise_sd=0.0), fs)
+    peaks = detect_rpeaks(synth_ecg(times, fs, 30.0, noise_sd=0.0), fs, method=method)
     assert abs(peaks[0] - 0.1 * fs) <= 2
     assert peaks.size == times.size
+
+
+@needs_sleepecg
+@pytest.mark.parametrize("fs", FS_LIST)
+@pytest.mark.parametrize("first", [1.05, 1.15])
+def test_sleepecg_first_beat_just_after_one_second(fs, first):
+    # With no beat in its first second, sleepecg searches back with lowered thresholds
+    # and can take the P wave (0.2 s before the R-peak) for the beat, then skip the
+    # R-peak (sleepecg 0.6: the forward scan alone misses the first beat at all these
+    # rates); the backward scan of the row head finds it.
+    times = np.arange(first, 29.5, 1.2)
+    ecg = synth_ecg(times, fs, 30.0, noise_sd=0.02, rng=1)
+    truth, tol = np.rint(times * fs), int(0.05 * fs)
+    assert match_beats(detect_rpeaks(ecg, fs, method="sleepecg"), truth, tol) == (1.0, 1.0)
+
+
+@needs_sleepecg
+def test_sleepecg_rows_equal_its_public_detector():
+    # The vectorised band-pass + sleepecg's C routines give detect_heartbeats' peaks,
+    # also for rows with a flat start, and the public per-row path is used without them.
+    from sleepecg import detect_heartbeats
+
+    fs = 200.0
+    X, _, _ = synth_ecg_rows(6, fs, mean_hr=75.0, noise_sd=0.05, rng=4)
+    X = clean_ecg_rows(X, fs)
+    X[2, :500] = X[2, 500]  # flat first 2.5 s
+    X[3] = np.random.default_rng(0).normal(size=X.shape[1])  # noise
+    expected = [detect_heartbeats(row.copy(), fs) for row in X]
+    skip = np.zeros(len(X), dtype=bool)
+    skip[5] = True
+    got = sleepecg_find_rows(X, fs, skip=skip)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        np.testing.assert_array_equal(g, [] if skip[i] else e)
+    X[4, :-int(1.5 * fs)] = X[4, 0]  # non-flat part shorter than the 2-s learning phase
+    assert sleepecg_find_rows(X, fs)[4].size == 0
+    X[4] = 0.0
+    assert sleepecg_find_rows(X, fs)[4].size == 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_beats, "_sleepecg_c_routines", lambda: None)
+        public = sleepecg_find_rows(X[:2], fs)
+    for g, e in zip(public, expected[:2]):
+        np.testing.assert_array_equal(g, e)
+
+
+def test_sleepecg_missing_falls_back_to_neurokit_with_one_warning(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "sleepecg", None)  # import sleepecg -> ImportError
+    monkeypatch.setattr(_beats, "_FALLBACK_LOGGED", False)
+    fs = 128.0
+    X, _, _ = synth_ecg_rows(3, fs, rng=5)
+    with caplog.at_level(logging.WARNING, logger="sleepkd.signal._beats"):
+        fallback = detect_beats_rows(X, fs, method="sleepecg")
+        detect_rpeaks(X[0], fs, method="sleepecg")
+        HeartRateTransformer(fs=fs, method="sleepecg").fit_transform(X)
+        HRVFeatures(fs=fs, method="sleepecg").fit_transform(X)
+    messages = [r.getMessage() for r in caplog.records if "method='sleepecg'" in r.getMessage()]
+    assert len(messages) == 1
+    assert 'pip install "sleepkd[sleepecg]"' in messages[0]
+    _beats._CACHE.clear()
+    reference = detect_beats_rows(X, fs, method="neurokit")
+    assert all(np.array_equal(a, b) for a, b in zip(fallback.peaks, reference.peaks))
 
 
 def test_vectorised_cleaning_equals_neurokit():
@@ -51,28 +127,31 @@ def test_vectorised_cleaning_equals_neurokit():
     )
 
 
-def test_flat_line_noise_and_short_signals_give_no_peaks():
+@pytest.mark.parametrize("method", METHODS)
+def test_flat_line_noise_and_short_signals_give_no_peaks(method):
     fs = 256.0
     rng = np.random.default_rng(0)
-    assert detect_rpeaks(np.zeros(int(30 * fs)), fs).size == 0
-    assert detect_rpeaks(np.full(int(30 * fs), 3.0), fs).size == 0
+    assert detect_rpeaks(np.zeros(int(30 * fs)), fs, method=method).size == 0
+    assert detect_rpeaks(np.full(int(30 * fs), 3.0), fs, method=method).size == 0
     for n in (1, 2, 5, 100, int(1.9 * fs)):
-        out = detect_rpeaks(rng.normal(size=n), fs)
+        out = detect_rpeaks(rng.normal(size=n), fs, method=method)
         assert out.size == 0 and out.dtype.kind == "i"
-    # White and brown noise: neurokit2 finds "peaks", the quality gate rejects them.
-    assert detect_rpeaks(rng.normal(size=int(30 * fs)), fs).size == 0
+    # White and brown noise: both detectors find "peaks", the quality gate rejects them.
+    assert detect_rpeaks(rng.normal(size=int(30 * fs)), fs, method=method).size == 0
     brown = np.cumsum(rng.normal(size=int(30 * fs)))
-    assert detect_rpeaks(brown, fs).size == 0
+    assert detect_rpeaks(brown, fs, method=method).size == 0
     # ... and lets them through when disabled, so the gate is what removed them.
-    assert detect_rpeaks(rng.normal(size=int(30 * fs)), fs, min_template_corr=None).size > 0
+    noise = rng.normal(size=int(30 * fs))
+    assert detect_rpeaks(noise, fs, method=method, min_template_corr=None).size > 0
 
 
-def test_noisy_rows_are_rejected_and_flagged():
+@pytest.mark.parametrize("method", METHODS)
+def test_noisy_rows_are_rejected_and_flagged(method):
     fs = 128.0
     X, _, _ = synth_ecg_rows(4, fs)
     X[1] = np.random.default_rng(1).normal(size=X.shape[1])
     X[2] = 0.0
-    beats = detect_beats_rows(X, fs)
+    beats = detect_beats_rows(X, fs, method=method)
     assert beats.rejected.tolist() == [False, True, False, False]
     assert [p.size > 20 for p in beats.peaks] == [True, False, False, True]
 
@@ -98,6 +177,9 @@ def test_bad_input(ecg, fs, match):
 def test_unknown_method():
     with pytest.raises(ValueError, match="method"):
         detect_rpeaks(np.zeros(3000), 256.0, method="magic")
+    for estimator in (HeartRateTransformer(method="auto"), HRVFeatures(method="auto")):
+        with pytest.raises(ValueError, match="method"):
+            estimator.fit(np.zeros((2, 7680)))
 
 
 def test_detection_cache_is_keyed_on_content():

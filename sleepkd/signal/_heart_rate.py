@@ -82,7 +82,7 @@ def heart_rate_on_grid(
 class HeartRateTransformer(TransformerMixin, BaseEstimator):
     """ECG rows -> instantaneous heart rate (beats/min) on a regular grid.
 
-    R-peaks are detected in each row (neurokit2, see
+    R-peaks are detected in each row (neurokit2 or sleepecg, see
     :func:`~sleepkd.signal.detect_rpeaks`), each RR interval gives a heart rate
     ``60 / RR`` placed at the beat ending the interval, and the rate is linearly
     interpolated on a grid of ``fs_out`` Hz at bin centres ``(k + 0.5) / fs_out``
@@ -109,8 +109,11 @@ class HeartRateTransformer(TransformerMixin, BaseEstimator):
     min_template_corr : float or None, default 0.6
         ECG quality gate (mean correlation of the beats of a row with their average
         beat); rows below it get no beats. None disables it.
-    method : {"neurokit"}, default "neurokit"
-        R-peak detector.
+    method : {"neurokit", "sleepecg"}, default "neurokit"
+        R-peak detector (see :func:`~sleepkd.signal.detect_rpeaks`). ``"sleepecg"``
+        detects about 1.8 times faster and needs the optional extra
+        (``pip install "sleepkd[sleepecg]"``); without it ``"neurokit"`` runs and a
+        warning is logged once.
     epoch_seconds : float or None, default 30.0
         Rows must last a whole number of epochs of this length at ``fs``; None skips
         the check.
