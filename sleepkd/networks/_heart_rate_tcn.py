@@ -166,6 +166,14 @@ class HeartRateTCN(nn.Module):
         Kernel size of the residual blocks (odd).
     dropout : float, default 0.3
         Dropout in the residual blocks and before the head.
+    augment_scale : (float, float) or None, default None
+        Training only: every night's input multiplied by a factor drawn uniformly from
+        this range (e.g. ``(0.8, 1.25)``); ``None``: off.
+    augment_offset : float, default 0.0
+        Training only: a shift drawn uniformly from ``[-augment_offset,
+        augment_offset]`` added to every night's input.
+    augment_noise : float, default 0.0
+        Training only: Gaussian noise of this standard deviation added per sample.
 
     Attributes
     ----------
@@ -192,7 +200,8 @@ class HeartRateTCN(nn.Module):
     def __init__(self, n_chans: int, n_outputs: int, n_times: int, sfreq: float | None = None,
                  widths=(8, 16, 32), pools=(2, 2, 3), kernel_size: int = 5,
                  hidden: int = 32, dilations=(1, 2, 4, 8, 16, 32), block_kernel: int = 3,
-                 dropout: float = 0.3) -> None:
+                 dropout: float = 0.3, augment_scale=None, augment_offset: float = 0.0,
+                 augment_noise: float = 0.0) -> None:
         super().__init__()
         self.n_chans = check_positive_int(n_chans, "n_chans")
         self.n_outputs = check_positive_int(n_outputs, "n_outputs")
@@ -217,6 +226,18 @@ class HeartRateTCN(nn.Module):
         self.hidden = check_positive_int(hidden, "hidden")
         self.dilations = check_int_tuple(dilations, "dilations")
         self.dropout_rate = _check_dropout(dropout)
+        if augment_scale is not None:
+            low, high = (float(v) for v in augment_scale)
+            if not 0 < low <= high:
+                raise ValueError(f"augment_scale must be (low, high) with 0 < low <= high, "
+                                 f"got {augment_scale!r}.")
+            augment_scale = (low, high)
+        for name, value in (("augment_offset", augment_offset),
+                            ("augment_noise", augment_noise)):
+            if not (isinstance(value, numbers.Real) and value >= 0):
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}.")
+        self.augment_scale = augment_scale
+        self.augment_offset, self.augment_noise = float(augment_offset), float(augment_noise)
 
         self.stem = nn.ModuleList()
         self.stem_norms = nn.ModuleList()
@@ -239,6 +260,20 @@ class HeartRateTCN(nn.Module):
     def feature_names(self) -> tuple[str, ...]:
         """Names of the returned features: ``("embedding",)``."""
         return ("embedding",)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Training only: each night scaled and shifted at random, plus sample noise (the
+        standardised heart rate of a new subject differs in both)."""
+        shape = (x.shape[0], 1, 1, 1)
+        if self.augment_scale is not None:
+            low, high = self.augment_scale
+            x = x * torch.empty(shape, device=x.device, dtype=x.dtype).uniform_(low, high)
+        if self.augment_offset:
+            x = x + torch.empty(shape, device=x.device, dtype=x.dtype).uniform_(
+                -self.augment_offset, self.augment_offset)
+        if self.augment_noise:
+            x = x + self.augment_noise * torch.randn_like(x)
+        return x
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 return_features: bool = False):
@@ -270,6 +305,8 @@ class HeartRateTCN(nn.Module):
         batch, n_epochs = x.shape[:2]
         if mask is None:
             mask = torch.ones(batch, n_epochs, dtype=torch.bool, device=x.device)
+        if self.training:
+            x = self._augment(x)
         x = torch.where(mask[:, :, None, None], x, torch.zeros((), dtype=x.dtype,
                                                                device=x.device))
         z = x.permute(0, 2, 1, 3).reshape(batch, self.n_chans, n_epochs * self.n_times)

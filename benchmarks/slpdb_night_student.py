@@ -1,0 +1,141 @@
+"""The package's night student on real beats and stages: slpdb, leave one subject out.
+
+What a user gets from ``sleepkd train``: ``ECGNightStudent`` with the recipe of
+``sleepkd.evaluation.night_student`` (HeartRateTCN on the instantaneous heart rate of
+the whole night at 2 Hz, standardised per night), fitted through the sklearn API on 11
+of the 12 slpdb subjects (one night held out of those for checkpoint selection) and
+scored on the 12th, for each subject in turn. Beside it, on the same folds, the
+previous per-epoch student (ContextNet on the heart rate of the epoch and 4 epochs on
+each side). Both are 4-class models; the 3-class scores merge Light and Deep
+probabilities into NREM. Scores are pooled over every scored test epoch of the 12
+folds; the per-fold spread is the mean +- std of the test subjects' kappas.
+
+Run: ``OMP_NUM_THREADS=1 python benchmarks/slpdb_night_student.py`` (about 10-20 min
+on 2 cores; ``--seeds 0 1 2`` averages the probabilities of several seeds per fold,
+``--quick`` for 3 folds). Writes ``benchmarks/results/slpdb_night_student.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _scores(y_true, proba, classes, scheme):
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
+
+    classes = list(classes)
+    if scheme == "3class":
+        merged = {"W": proba[:, classes.index("W")], "R": proba[:, classes.index("R")],
+                  "N": proba[:, classes.index("L")] + proba[:, classes.index("D")]}
+        names = list(merged)
+        proba = np.stack([merged[n] for n in names], axis=1)
+        classes = names
+        y_true = np.where(np.isin(y_true, ["L", "D"]), "N", y_true)
+    y_pred = np.asarray(classes)[proba.argmax(axis=1)]
+    return y_true, y_pred, (cohen_kappa_score(y_true, y_pred),
+                            f1_score(y_true, y_pred, average="weighted"),
+                            accuracy_score(y_true, y_pred))
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--models", nargs="+", choices=("night", "context"),
+                        default=["night", "context"], help="models to run (default: both)")
+    parser.add_argument("--quick", action="store_true", help="3 folds, few epochs")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"
+                                             / "slpdb_night_student.md"))
+    args = parser.parse_args(argv)
+
+    import torch
+    from sklearn.metrics import cohen_kappa_score
+    from sklearn.model_selection import GroupKFold
+
+    from sleepkd.datasets import add_context
+    from sleepkd.evaluation._recipes import (CONTEXT_EPOCHS, context_student, night_inputs,
+                                             night_student)
+    from sleepkd.io import load_slpdb
+
+    torch.set_num_threads(1)
+    data = night_inputs(load_slpdb(), scheme="4class", eeg=False)
+    X_ctx = add_context(data.X, data.records, CONTEXT_EPOCHS, onsets=data.onsets)
+    y, nights, groups = data.y, data.nights, data.groups
+    n_subjects = len(set(groups))
+    folds = list(GroupKFold(n_splits=3 if args.quick else n_subjects).split(y, groups=groups))
+    max_epochs = 3 if args.quick else args.max_epochs
+    names = {"night": "ECGNightStudent (HeartRateTCN, whole night)",
+             "context": f"ContextNet (per-epoch, +-{CONTEXT_EPOCHS} epochs)"}
+    models = {names[kind]: kind for kind in args.models}
+
+    results = {}
+    for name, kind in models.items():
+        proba = np.zeros((len(y), 4))
+        classes, start, n_train = None, time.perf_counter(), 0
+        for train, test in folds:
+            fold_proba = []
+            for seed in args.seeds:
+                if kind == "night":
+                    est = night_student(max_epochs=max_epochs, random_state=seed)
+                    est.fit(data.X[train], y[train], nights=nights[train], groups=groups[train])
+                    fold_proba.append(est.predict_proba(data.X[test], nights=nights[test]))
+                else:
+                    scored = train[y[train] != "?"]
+                    est = context_student(max_epochs=max(max_epochs // 2, 1), random_state=seed)
+                    est.fit(X_ctx[scored], y[scored], groups=groups[scored])
+                    fold_proba.append(est.predict_proba(X_ctx[test]))
+                n_train += int(np.sum(y[train] != "?"))
+                if classes is None:
+                    classes = list(est.classes_)
+                if list(est.classes_) != classes:
+                    raise RuntimeError("a fold lacks a class")
+            proba[test] = np.mean(fold_proba, axis=0)
+        elapsed = time.perf_counter() - start
+        scored = y != "?"
+        row = {"time": elapsed}
+        for scheme in ("4class", "3class"):
+            y_true, y_pred, pooled = _scores(y[scored], proba[scored], classes, scheme)
+            per_subject = []
+            for subject in sorted(set(groups)):
+                rows = groups[scored] == subject
+                if len(set(y_true[rows]) | set(y_pred[rows])) > 1:
+                    per_subject.append(cohen_kappa_score(y_true[rows], y_pred[rows]))
+            row[scheme] = (*pooled, np.mean(per_subject), np.std(per_subject, ddof=1))
+        results[name] = row
+        print(name, row, flush=True)
+
+    lines = [
+        "# slpdb, leave one subject out: the package's night student",
+        "",
+        f"`python benchmarks/slpdb_night_student.py{' --quick' if args.quick else ''}"
+        f"{' --seeds ' + ' '.join(map(str, args.seeds)) if args.seeds != [0] else ''}`: "
+        f"{len(folds)} folds (GroupKFold by subject, {n_subjects} subjects, 14 real slpdb "
+        f"records: real beats and expert stages), {int((y != '?').sum())} scored epochs, "
+        f"seeds {args.seeds} (probabilities averaged per fold), 1 torch thread, "
+        f"{platform.machine()}. Scores pooled over all scored test epochs; fold = mean +- "
+        "std of the test subjects' kappas. 3-class scores merge the 4-class model's Light "
+        "and Deep probabilities.",
+        "",
+        "| model | kappa 4-class | kappa 3-class | F1w 4 / 3 | accuracy 4 / 3 | fold kappa 4 | "
+        "fold kappa 3 | time (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        k4, f4, a4, m4, s4 = r["4class"]
+        k3, f3, a3, m3, s3 = r["3class"]
+        lines.append(f"| {name} | {k4:.3f} | {k3:.3f} | {f4:.3f} / {f3:.3f} | {a4:.3f} / "
+                     f"{a3:.3f} | {m4:.3f} +- {s4:.3f} | {m3:.3f} +- {s3:.3f} | "
+                     f"{r['time']:.0f} |")
+    text = "\n".join(lines) + "\n"
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
