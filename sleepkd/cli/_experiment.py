@@ -47,6 +47,9 @@ def add_parser(subparsers, parents) -> None:
                         help="--models epoch: the student reads heart rate with context "
                              "(default) or one raw 30-s ECG epoch through a compact U-Time "
                              "(the paper's setting, with a compact U-Time teacher)")
+    parser.add_argument("--no-references", action="store_true",
+                        help="only the teacher and the distillation strategies (no "
+                             "per-epoch or HRV reference models)")
     parser.add_argument("--strategies", nargs="+", metavar="STRATEGY",
                         help="distillation strategies (default: baseline sd+cl fd+sd+cl "
                              "for night models, the paper's four for epoch models)")
@@ -138,8 +141,9 @@ def night_setup(args):
     config = night_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet, fs_eeg=DEMO_FS)
     epoch_teacher = network_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet,
                                    patience=max(3, args.max_epochs // 3))["teacher"]
-    extra = {EPOCH_TEACHER_NAME: (epoch_teacher, "X_eeg"),
-             CONTEXT_NAME: (config["context_student"], "X_hr_context")}
+    extra = {} if args.no_references else {
+        EPOCH_TEACHER_NAME: (epoch_teacher, "X_eeg"),
+        CONTEXT_NAME: (config["context_student"], "X_hr_context")}
     return (data, config["teacher"], config["student"],
             tuple(args.strategies or DEMO_STRATEGIES), extra, config["stager_params"])
 
@@ -157,10 +161,12 @@ def epoch_setup(args):
         student = ECGStudent(**config["teacher"].get_params())  # same network, on the ECG
         return (data, config["teacher"], student,
                 None if args.strategies is None else tuple(args.strategies),
-                {"HRV + gradient boosting": (hrv_reference(), "X_ecg")},
+                {} if args.no_references else {
+                    "HRV + gradient boosting": (hrv_reference(), "X_ecg")},
                 config["stager_params"])
     data, _ = heart_rate_inputs(load_data(args), config["context"])
-    extra = {"HRV + gradient boosting": (hrv_reference(), "X_ecg_raw")}
+    extra = {} if args.no_references else {
+        "HRV + gradient boosting": (hrv_reference(), "X_ecg_raw")}
     return (data, config["teacher"], config["student"],
             None if args.strategies is None else tuple(args.strategies), extra,
             config["stager_params"])
