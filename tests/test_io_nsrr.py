@@ -273,7 +273,8 @@ def test_missing_mne_names_extra(night, monkeypatch):
 def test_io_package_is_light_and_exports():
     code = ("import sys, sleepkd.io as io; assert sorted(io.__all__) == "
             "['NightStore', 'RecordingSource', 'StoreWindows', 'discover_sources', "
-            "'load_edf', 'load_nsrr', 'load_slpdb', 'prepare_store', 'read_ecg'], "
+            "'load_edf', 'load_model_file', 'load_nsrr', 'load_slpdb', 'prepare_store', "
+            "'read_ecg', 'save_model_file'], "
             "io.__all__; "
             "print(sorted(m for m in ('mne', 'wfdb', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

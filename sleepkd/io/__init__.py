@@ -9,6 +9,8 @@
   :func:`discover_sources` finds the nights, :class:`RecordingSource` describes one.
 - :class:`NightStore` reads a store lazily; :class:`StoreWindows` serves training
   windows of its nights (a torch ``Dataset``).
+- :func:`save_model_file`, :func:`load_model_file`: the safe ``.sleepkd`` model file
+  (JSON and tensors; loading runs no code from the file).
 
 Every recording reader returns :class:`~sleepkd.datasets.Recording` objects. The
 optional packages behind the formats (``wfdb``, ``mne``) are imported only when a
@@ -30,5 +32,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "RecordingSource": "._store",
         "NightStore": "._store",
         "StoreWindows": "._store_windows",
+        "save_model_file": "._model_file",
+        "load_model_file": "._model_file",
     },
 )
