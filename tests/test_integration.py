@@ -110,18 +110,39 @@ def test_same_seed_same_predictions_other_seed_differs(toy):
     assert not np.allclose(a, c)
 
 
-def test_model_fitted_on_cuda_loads_on_cpu_only_machine(toy, monkeypatch):
-    """skorch stores the device and maps CUDA weights to the CPU when CUDA is absent."""
+def check_cuda_model_loads_on_cpu(model, monkeypatch, X, **predict_params):
+    """Pickle ``model`` as if fitted on a GPU and load it with CUDA absent: skorch maps
+    the weights to the CPU and the predictions are those of the model."""
     from skorch.exceptions import DeviceWarning
     import torch
 
+    expected = model.predict_proba(X, **predict_params)
+    model.net_.device = "cuda"  # as saved by a GPU machine
+    payload = pickle.dumps(model)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.cuda, "is_available", lambda: False)
+        with pytest.warns(DeviceWarning, match="no CUDA devices"):
+            loaded = pickle.loads(payload)
+    assert str(loaded.net_.device) == "cpu"
+    np.testing.assert_allclose(loaded.predict_proba(X, **predict_params), expected,
+                               rtol=1e-6)
+    return loaded
+
+
+def test_model_fitted_on_cuda_loads_on_cpu_only_machine(toy, monkeypatch):
+    """skorch stores the device and maps CUDA weights to the CPU when CUDA is absent."""
     X_ecg, X_eeg, y, groups = toy
     student = ECGStudent(**CONV, random_state=0).fit(X_ecg, y, groups=groups)
-    expected = student.predict_proba(X_ecg)
-    student.net_.device = "cuda"  # as saved by a GPU machine
-    payload = pickle.dumps(student)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.warns(DeviceWarning, match="no CUDA devices"):
-        loaded = pickle.loads(payload)
-    assert str(loaded.net_.device) == "cpu"
-    np.testing.assert_allclose(loaded.predict_proba(X_ecg), expected, rtol=1e-6)
+    check_cuda_model_loads_on_cpu(student, monkeypatch, X_ecg)
+
+
+def test_night_model_fitted_on_cuda_loads_on_cpu_only_machine(monkeypatch):
+    """The night models predict on ``net_.device``: after loading, the CPU."""
+    from sleepkd.distillation._night_estimators import ECGNightStudent
+    from tests._night_toy import TinyNightNet, make_toy_nights
+
+    X, _, y, nights, groups = make_toy_nights(n_subjects=4)
+    student = ECGNightStudent(module=TinyNightNet, window=32, max_epochs=2, batch_size=4,
+                              patience=None, verbose=0, random_state=0)
+    student.fit(X, y, nights=nights, groups=groups)
+    check_cuda_model_loads_on_cpu(student, monkeypatch, X, nights=nights)

@@ -191,3 +191,16 @@ def test_experiment_keeps_per_subject_scores_and_paired_evidence(toy, tmp_path):
     paths = result.save(tmp_path)
     assert paths["subject_scores"].is_file() and paths["evidence"].is_file()
     assert "Distillation evidence" in paths["results"].read_text()
+
+
+def test_feature_distillation_is_reproducible(toy):
+    X, X_eeg, y, nights, groups = toy
+
+    def fit():
+        return DistilledECGStager(teacher=_night(EEGNightTeacher, max_epochs=2),
+                                  student=_night(ECGNightStudent, max_epochs=2),
+                                  strategy="fd+sd+cl", pretrain_epochs=2, random_state=3,
+                                  ).fit(X, y, X_eeg=X_eeg, groups=groups, nights=nights)
+
+    np.testing.assert_array_equal(fit().predict_proba(X, nights=nights),
+                                  fit().predict_proba(X, nights=nights))

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.hf import AccelerateMixin
 from skorch.utils import to_tensor
 from sklearn.metrics import f1_score
 
@@ -69,9 +70,11 @@ class AttentionTransferNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         _, student_features = y_pred
-        teacher = self.frozen_teacher[0].to(self.device).eval()
+        x_teacher = to_tensor(X["x_teacher"], device=self.device)
+        # the batch's device: with Accelerate self.device is None and the batch is
+        # already where the accelerator placed it
+        teacher = self.frozen_teacher[0].to(x_teacher.device).eval()
         with torch.no_grad():
-            x_teacher = to_tensor(X["x_teacher"], device=self.device)
             _, teacher_features = teacher(x_teacher, return_features=True)
         t_maps = [teacher_features[t] for t, _ in self.layer_pairs]
         s_maps = [student_features[s] for _, s in self.layer_pairs]
@@ -116,13 +119,79 @@ class KeepBestModule(Callback):
         if better:
             self.best_score_ = score
             self.best_epoch_ = len(net.history)
-            self._best_state = copy.deepcopy(net.module_.state_dict())
+            self._best_state = copy.deepcopy(_bare(net.module_).state_dict())
         net.history.record("best", bool(better))
 
     def on_train_end(self, net, **kwargs):
         if self._best_state is not None:
             net.module_.load_state_dict(self._best_state)
         self._best_state = None  # do not carry a second copy of the weights in pickles
+
+
+def _bare(module: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a ``DistributedDataParallel`` wrapper (Accelerate on several
+    devices), so that saved weights load into the unwrapped module."""
+    if isinstance(module, torch.nn.parallel.DistributedDataParallel):
+        return module.module
+    return module
+
+
+class SleepkdAccelerateMixin(AccelerateMixin):
+    """skorch's :class:`~skorch.hf.AccelerateMixin`, leaving losses without trainable
+    parameters unprepared: on several devices the accelerator wraps what it prepares in
+    ``DistributedDataParallel``, which refuses a module without parameters. They are
+    moved to the accelerator's device instead."""
+
+    def _initialize_accelerator(self):
+        if self._wrapped_with_accelerator:
+            return self
+        criteria = self._criteria
+        bare = []
+        for name in criteria:
+            criterion = getattr(self, name + "_")
+            if isinstance(criterion, torch.nn.Module) and not any(
+                    p.requires_grad for p in criterion.parameters()):
+                setattr(self, name + "_", criterion.to(self.accelerator.device))
+                bare.append(name)
+        self._criteria = [name for name in criteria if name not in bare]
+        try:
+            return super()._initialize_accelerator()
+        finally:
+            self._criteria = criteria
+
+
+class AcceleratedStagingNet(SleepkdAccelerateMixin, StagingNet):
+    """:class:`StagingNet` trained through Hugging Face Accelerate (skorch's
+    :class:`~skorch.hf.AccelerateMixin`): mixed precision, several GPUs."""
+
+
+class AcceleratedAttentionTransferNet(SleepkdAccelerateMixin, AttentionTransferNet):
+    """:class:`AttentionTransferNet` trained through Hugging Face Accelerate."""
+
+
+def accelerated_net_class(net_class: type) -> type:
+    """The Accelerate version of one of sleepkd's net classes.
+
+    The versions are defined at module level (not built on the fly), so that nets and
+    the estimators holding them pickle.
+    """
+    from sleepkd.distillation._night_nets import (
+        AcceleratedNightStagingNet,
+        AcceleratedNightTransferNet,
+        NightStagingNet,
+        NightTransferNet,
+    )
+
+    if issubclass(net_class, AccelerateMixin):
+        return net_class
+    table = {StagingNet: AcceleratedStagingNet,
+             AttentionTransferNet: AcceleratedAttentionTransferNet,
+             NightStagingNet: AcceleratedNightStagingNet,
+             NightTransferNet: AcceleratedNightTransferNet}
+    if net_class not in table:
+        raise ValueError(f"No Accelerate version of {net_class.__name__}; known: "
+                         f"{sorted(cls.__name__ for cls in table)}.")
+    return table[net_class]
 
 
 def history_records(net: NeuralNet) -> list[dict]:

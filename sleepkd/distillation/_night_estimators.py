@@ -46,13 +46,14 @@ class _NightStager(_TorchStager):
     def __init__(self, module="heart_rate_tcn", module_params=None, *, window=256,
                  max_epochs=50, lr=1e-3, batch_size=8, weight_decay=0.0,
                  class_weight="balanced", validation_fraction=0.2, patience=10,
-                 unscored_label=UNSCORED, sfreq=None, device="cpu", random_state=None,
-                 verbose=1):
+                 unscored_label=UNSCORED, sfreq=None, device="cpu", accelerator=None,
+                 random_state=None, verbose=1):
         super().__init__(
             module=module, module_params=module_params, max_epochs=max_epochs, lr=lr,
             batch_size=batch_size, weight_decay=weight_decay, class_weight=class_weight,
             validation_fraction=validation_fraction, patience=patience, sfreq=sfreq,
-            device=device, random_state=random_state, verbose=verbose,
+            device=device, accelerator=accelerator, random_state=random_state,
+            verbose=verbose,
         )
         self.window = window
         self.unscored_label = unscored_label
@@ -382,14 +383,14 @@ class EEGNightTeacher(_NightStager):
     def __init__(self, module="epoch_sequence", module_params=None, *, window=256,
                  max_epochs=50, lr=1e-3, batch_size=8, weight_decay=0.0,
                  class_weight="balanced", validation_fraction=0.2, patience=10,
-                 unscored_label=UNSCORED, sfreq=None, device="cpu", random_state=None,
-                 verbose=1):
+                 unscored_label=UNSCORED, sfreq=None, device="cpu", accelerator=None,
+                 random_state=None, verbose=1):
         super().__init__(
             module=module, module_params=module_params, window=window,
             max_epochs=max_epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
             class_weight=class_weight, validation_fraction=validation_fraction,
             patience=patience, unscored_label=unscored_label, sfreq=sfreq, device=device,
-            random_state=random_state, verbose=verbose,
+            accelerator=accelerator, random_state=random_state, verbose=verbose,
         )
 
 
@@ -407,12 +408,12 @@ class ECGNightStudent(_NightStager):
     def __init__(self, module="heart_rate_tcn", module_params=None, *, window=256,
                  max_epochs=50, lr=1e-3, batch_size=8, weight_decay=0.0,
                  class_weight="balanced", validation_fraction=0.2, patience=10,
-                 unscored_label=UNSCORED, sfreq=None, device="cpu", random_state=None,
-                 verbose=1):
+                 unscored_label=UNSCORED, sfreq=None, device="cpu", accelerator=None,
+                 random_state=None, verbose=1):
         super().__init__(
             module=module, module_params=module_params, window=window,
             max_epochs=max_epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
             class_weight=class_weight, validation_fraction=validation_fraction,
             patience=patience, unscored_label=unscored_label, sfreq=sfreq, device=device,
-            random_state=random_state, verbose=verbose,
+            accelerator=accelerator, random_state=random_state, verbose=verbose,
         )

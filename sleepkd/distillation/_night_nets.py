@@ -19,6 +19,8 @@ from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 from sklearn.metrics import f1_score
 
+from sleepkd.distillation._nets import SleepkdAccelerateMixin
+
 
 def real_epoch_rows(name: str, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Per-epoch features of the real (unpadded) epochs, in ``mask.reshape(-1)`` order.
@@ -115,7 +117,8 @@ class NightTransferNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         _, student = y_pred
         mask = to_tensor(X["mask"], device=self.device)
-        teacher_module = self.frozen_teacher[0].to(self.device).eval()
+        # the batch's device (with Accelerate self.device is None)
+        teacher_module = self.frozen_teacher[0].to(mask.device).eval()
         with torch.no_grad():
             teacher = teacher_features(teacher_module,
                                        to_tensor(X["x_teacher"], device=self.device), mask)
@@ -125,6 +128,15 @@ class NightTransferNet(NeuralNet):
         t_maps = [teacher[t] for t, _ in self.layer_pairs]
         s_maps = [real_epoch_rows(s, student[s], mask) for _, s in self.layer_pairs]
         return self.criterion_(t_maps, s_maps)
+
+
+class AcceleratedNightStagingNet(SleepkdAccelerateMixin, NightStagingNet):
+    """:class:`NightStagingNet` trained through Hugging Face Accelerate (skorch's
+    :class:`~skorch.hf.AccelerateMixin`): mixed precision, several GPUs."""
+
+
+class AcceleratedNightTransferNet(SleepkdAccelerateMixin, NightTransferNet):
+    """:class:`NightTransferNet` trained through Hugging Face Accelerate."""
 
 
 def valid_weighted_f1_nights(net: NeuralNet, X, y) -> float:

@@ -565,8 +565,10 @@ default="at+sd+cl"
                 module.train()
                 teacher_dim = teacher_features(teacher_module, torch.as_tensor(
                     X_eeg[rows][None]), mask)["embedding"].shape[-1]
-            criterion = FeatureDistillationLoss(student_dim, teacher_dim,
-                                                distance=self.fd_distance)
+            with torch.random.fork_rng(devices=[]):  # the projection's initial weights
+                torch.manual_seed(seed)
+                criterion = FeatureDistillationLoss(student_dim, teacher_dim,
+                                                    distance=self.fd_distance)
             kind, name = "embedding", "feature_distillation"
             logger.info("Stage 2: feature distillation of the %d-d epoch embedding onto "
                         "the teacher's %d-d one.", student_dim, teacher_dim)

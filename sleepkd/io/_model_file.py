@@ -102,6 +102,9 @@ def save_model_file(model, path: str | os.PathLike) -> Path:
                          f"supported estimators: {sorted(classes)}.")
     check_is_fitted(estimator, "net_")
     params = estimator.get_params(deep=False)
+    # training-only settings that are not data: the loaded model predicts on the CPU
+    params["accelerator"] = None
+    params["device"] = "cpu"
     if not isinstance(params["module"], str):
         raise ValueError(
             f"The network {params['module']!r} is a class, not a registered name: the "
