@@ -1,0 +1,72 @@
+"""Regenerate every number of the results page (``docs/results.rst``), one command.
+
+Runs, one after another, the commands whose outputs the page includes (each writes its
+own files; the page includes them unchanged):
+
+1. real beats and stages: ``benchmarks/slpdb_night_student.py`` (the package's night
+   student and the previous per-epoch student, slpdb, leave one subject out) and
+   ``benchmarks/night_slpdb.py`` (the architecture search, with HRV + gradient
+   boosting on the same folds);
+2. generated nights with shared latent physiology: ``sleepkd experiment`` with the
+   night-level and the per-epoch models side by side (one seed), and the distillation
+   evidence of the night students (5 folds x 3 seeds);
+3. the paper's setting (U-Time on raw 30-s epochs for both networks);
+4. speed: ``benchmarks/bench_night.py``;
+5. the demo's table.
+
+Takes several hours on a 2-core CPU. ``--only NAME ...`` runs some of them; ``--list``
+prints the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = "docs/results"
+
+#: name -> command (run from the repository root with OMP_NUM_THREADS=1).
+COMMANDS = {
+    "slpdb": "python benchmarks/slpdb_night_student.py",
+    "slpdb_search": "python benchmarks/night_slpdb.py",
+    "night_vs_epoch": (
+        "sleepkd experiment --data synthetic --physiology shared --n-subjects 20 "
+        "--hours 2 --folds 5 --seeds 0 --schemes 4class --max-epochs 20 --quiet "
+        f"--out {RESULTS}/synthetic_night_vs_epoch"),
+    "distillation": (
+        "sleepkd experiment --data synthetic --physiology shared --n-subjects 20 "
+        "--hours 2 --folds 5 --seeds 0 1 2 --schemes 4class --max-epochs 20 "
+        f"--no-references --quiet --out {RESULTS}/synthetic_night_distillation"),
+    "paper_setting": (
+        "sleepkd experiment --models epoch --student-input raw --data synthetic "
+        "--physiology shared --n-subjects 10 --hours 2 --folds 3 --seeds 0 --schemes "
+        f"4class --max-epochs 6 --no-references --quiet --out {RESULTS}/synthetic_paper_setting"),
+    "speed": "python benchmarks/bench_night.py",
+    "demo": f"sleepkd demo --quiet --out {RESULTS}/demo_run",
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=sorted(COMMANDS))
+    parser.add_argument("--list", action="store_true", help="print the commands and exit")
+    args = parser.parse_args(argv)
+    names = args.only or list(COMMANDS)
+    for name in names:
+        print(f"[{name}] OMP_NUM_THREADS=1 {COMMANDS[name]}", flush=True)
+        if args.list:
+            continue
+        code = subprocess.call(shlex.split(COMMANDS[name]), cwd=ROOT,
+                               env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+        if code:
+            print(f"[{name}] failed with exit code {code}", file=sys.stderr)
+            return code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
