@@ -285,7 +285,6 @@ def test_train_then_predict_a_slpdb_record(trained, tmp_path, capsys):
 
 
 def test_predict_reads_a_csv_of_beat_times(trained, tmp_path):
-    from sleepkd.evaluation._night_bundle import NightStagingModel  # noqa: F401
     from sleepkd.io._model_file import load_model_file
 
     beats = np.cumsum(np.full(3000, 0.9))  # 45 min at 66.7 beats/min

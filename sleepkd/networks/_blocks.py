@@ -102,3 +102,83 @@ def check_input(x: torch.Tensor, n_chans: int, min_times: int, owner: str) -> No
     if x.shape[2] < min_times:
         raise ValueError(f"{owner} needs at least {min_times} samples per input for its "
                          f"pooling, got {x.shape[2]}.")
+
+
+def check_sequence_input(network: nn.Module, x: torch.Tensor, mask: torch.Tensor | None,
+                         *, padding_at_end: bool) -> None:
+    """Validate ``x`` (batch, n_epochs, n_chans, n_times) and ``mask`` for a night network.
+
+    Parameters
+    ----------
+    network : nn.Module
+        The network (its ``n_chans``, ``n_times`` and ``sfreq`` are checked against).
+    x : Tensor
+        The input.
+    mask : bool Tensor or None
+        The epoch mask.
+    padding_at_end : bool
+        Require the padding of each night to follow its real epochs.
+
+    Raises
+    ------
+    ValueError
+        With a message naming the problem.
+    """
+    name = type(network).__name__
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} expects a tensor, got {type(x).__name__}.")
+    if x.ndim != 4:
+        hint = " (for one night, add a batch axis: x[None])" if x.ndim == 3 else ""
+        raise ValueError(f"{name} expects input of shape (batch, n_epochs, n_chans, "
+                         f"n_times), got a tensor of shape {tuple(x.shape)}{hint}.")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} got an empty input of shape {tuple(x.shape)}.")
+    if not x.is_floating_point():
+        raise ValueError(f"{name} expects a floating-point input, got {x.dtype}.")
+    if x.shape[2] != network.n_chans:
+        raise ValueError(f"{name} was built for n_chans={network.n_chans}, got input with "
+                         f"{x.shape[2]} channels.")
+    if x.shape[3] != network.n_times:
+        sfreq = "" if network.sfreq is None else f" (30 s at {network.sfreq:g} Hz)"
+        raise ValueError(f"{name} was built for n_times={network.n_times} samples per "
+                         f"epoch{sfreq}, got epochs of {x.shape[3]} samples; check the "
+                         "sampling rate.")
+    if mask is None:
+        return
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a bool tensor (True for real epochs), got "
+                         f"{getattr(mask, 'dtype', type(mask).__name__)}.")
+    if mask.shape != x.shape[:2]:
+        raise ValueError(f"mask must have shape (batch, n_epochs) = {tuple(x.shape[:2])}, "
+                         f"got {tuple(mask.shape)}.")
+    if padding_at_end and bool((mask[:, 1:] & ~mask[:, :-1]).any()):
+        raise ValueError("mask must mark each night's real epochs first and its padding at "
+                         "the end (True ... True False ... False); got a real epoch after "
+                         "padding.")
+
+
+def check_dropout(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(f"dropout must be a number in [0, 1), got {value!r}.")
+    return float(value)
+
+
+def check_encoder_args(n_times: int, widths, pools, bottleneck_width, kernel_size, dilation,
+                       name: str) -> tuple:
+    """Validate the U-Time encoder's arguments (shared by U-Time and the epoch encoder
+    of the night networks); return ``(widths, pools, bottleneck_width, kernel_size,
+    dilation, min_times)``, ``bottleneck_width=None`` meaning ``2 * widths[-1]``."""
+    widths = check_int_tuple(widths, "widths")
+    pools = check_int_tuple(pools, "pools")
+    if len(widths) != len(pools):
+        raise ValueError(f"widths and pools must have the same length, got {len(widths)} "
+                         f"widths and {len(pools)} pools.")
+    bottleneck_width = 2 * widths[-1] if bottleneck_width is None else \
+        check_positive_int(bottleneck_width, "bottleneck_width")
+    kernel_size = check_positive_int(kernel_size, "kernel_size")
+    dilation = check_positive_int(dilation, "dilation")
+    min_times = math.prod(pools)
+    if n_times < min_times:
+        raise ValueError(f"n_times={n_times} is too short for pools {pools}: {name} needs at "
+                         f"least {min_times} samples per epoch.")
+    return widths, pools, bottleneck_width, kernel_size, dilation, min_times

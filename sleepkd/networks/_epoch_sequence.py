@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Sequence
 
@@ -11,8 +10,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ._blocks import (DoubleConvBlock, check_int_tuple, check_network_args,
-                      check_positive_int, init_conv)
+from ._blocks import (DoubleConvBlock, check_encoder_args, check_int_tuple, check_network_args,
+                      check_positive_int, check_sequence_input, init_conv)
 
 _SEQUENCES = ("gru", "tcn")
 
@@ -233,19 +232,8 @@ class EpochSequenceNet(nn.Module):
         super().__init__()
         name = type(self).__name__
         n_chans, n_outputs, n_times, sfreq = check_network_args(n_chans, n_outputs, n_times, sfreq)
-        widths = check_int_tuple(widths, "widths")
-        pools = check_int_tuple(pools, "pools")
-        if len(widths) != len(pools):
-            raise ValueError(f"widths and pools must have the same length, got {len(widths)} "
-                             f"widths and {len(pools)} pools.")
-        bottleneck_width = 2 * widths[-1] if bottleneck_width is None else \
-            check_positive_int(bottleneck_width, "bottleneck_width")
-        kernel_size = check_positive_int(kernel_size, "kernel_size")
-        dilation = check_positive_int(dilation, "dilation")
-        min_times = math.prod(pools)
-        if n_times < min_times:
-            raise ValueError(f"n_times={n_times} is too short for pools {pools}: {name} "
-                             f"needs at least {min_times} samples per epoch.")
+        widths, pools, bottleneck_width, kernel_size, dilation, min_times = check_encoder_args(
+            n_times, widths, pools, bottleneck_width, kernel_size, dilation, name)
         embedding_dim = check_positive_int(embedding_dim, "embedding_dim")
         if sequence not in _SEQUENCES:
             raise ValueError(f"sequence must be 'gru' or 'tcn', got {sequence!r}.")
@@ -331,38 +319,6 @@ class EpochSequenceNet(nn.Module):
         self.bottleneck.load_state_dict(network.bottleneck.state_dict())
         return self
 
-    def _check_input(self, x: torch.Tensor, mask: torch.Tensor | None) -> None:
-        name = type(self).__name__
-        if not isinstance(x, torch.Tensor):
-            raise ValueError(f"{name} expects a tensor, got {type(x).__name__}.")
-        if x.ndim != 4:
-            hint = " (for one night, add a batch axis: x[None])" if x.ndim == 3 else ""
-            raise ValueError(f"{name} expects input of shape (batch, n_epochs, n_chans, "
-                             f"n_times), got a tensor of shape {tuple(x.shape)}{hint}.")
-        if x.shape[0] == 0 or x.shape[1] == 0:
-            raise ValueError(f"{name} got an empty input of shape {tuple(x.shape)}.")
-        if x.shape[2] != self.n_chans:
-            raise ValueError(f"{name} was built for n_chans={self.n_chans}, got input with "
-                             f"{x.shape[2]} channels.")
-        if x.shape[3] != self.n_times:
-            sfreq = "" if self.sfreq is None else f" (30 s at {self.sfreq:g} Hz)"
-            raise ValueError(f"{name} was built for n_times={self.n_times} samples per "
-                             f"epoch{sfreq}, got epochs of {x.shape[3]} samples; check the "
-                             f"sampling rate.")
-        if mask is None:
-            return
-        if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-            raise ValueError(f"mask must be a bool tensor (True for real epochs), got "
-                             f"{getattr(mask, 'dtype', type(mask).__name__)}.")
-        if mask.shape != x.shape[:2]:
-            raise ValueError(f"mask must have shape (batch, n_epochs) = {tuple(x.shape[:2])}, "
-                             f"got {tuple(mask.shape)}.")
-        # Padding sits at the end of each night: True... then False...
-        if bool((mask[:, 1:] & ~mask[:, :-1]).any()):
-            raise ValueError("mask must mark each night's real epochs first and its padding "
-                             "at the end (True ... True False ... False); got a real epoch "
-                             "after padding.")
-
     def _encode(self, z: torch.Tensor, features: dict | None) -> torch.Tensor:
         """Per-epoch encoder: (n, n_chans, n_times) -> (n, embedding_dim)."""
         for i, (level, pool) in enumerate(zip(self.encoder, self.pooling), start=1):
@@ -404,7 +360,7 @@ class EpochSequenceNet(nn.Module):
             If ``x`` is not 4-D, has the wrong channel count or epoch length, or the
             mask is not a (batch, n_epochs) bool tensor with padding at the end.
         """
-        self._check_input(x, mask)
+        check_sequence_input(self, x, mask, padding_at_end=True)
         batch, n_epochs = x.shape[:2]
         features: dict[str, torch.Tensor] | None = {} if return_features else None
         flat = x.reshape(batch * n_epochs, self.n_chans, self.n_times)

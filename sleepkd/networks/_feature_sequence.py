@@ -9,8 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ._blocks import check_positive_int
-from ._heart_rate_tcn import _check_dropout, check_sequence_input
+from ._blocks import check_dropout, check_positive_int, check_sequence_input
 
 
 class FeatureSequenceNet(nn.Module):
@@ -92,7 +91,7 @@ class FeatureSequenceNet(nn.Module):
             raise ValueError(f"mlp_layers must be 1 or 2, got {mlp_layers!r}.")
         self.hidden = check_positive_int(hidden, "hidden")
         self.n_layers = check_positive_int(n_layers, "n_layers")
-        self.dropout_rate = _check_dropout(dropout)
+        self.dropout_rate = check_dropout(dropout)
         layers: list[nn.Module] = [nn.Linear(self.n_chans * self.n_times, self.embedding_dim),
                                    nn.ReLU(), nn.Dropout(self.dropout_rate)]
         if self.mlp_layers == 2:

@@ -10,65 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._blocks import check_int_tuple, check_positive_int, init_conv
-
-
-def check_sequence_input(network: nn.Module, x: torch.Tensor, mask: torch.Tensor | None,
-                         *, padding_at_end: bool) -> None:
-    """Validate ``x`` (batch, n_epochs, n_chans, n_times) and ``mask`` for a night network.
-
-    Parameters
-    ----------
-    network : nn.Module
-        The network (its ``n_chans``, ``n_times`` and ``sfreq`` are checked against).
-    x : Tensor
-        The input.
-    mask : bool Tensor or None
-        The epoch mask.
-    padding_at_end : bool
-        Require the padding of each night to follow its real epochs.
-
-    Raises
-    ------
-    ValueError
-        With a message naming the problem.
-    """
-    name = type(network).__name__
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} expects a tensor, got {type(x).__name__}.")
-    if x.ndim != 4:
-        hint = " (for one night, add a batch axis: x[None])" if x.ndim == 3 else ""
-        raise ValueError(f"{name} expects input of shape (batch, n_epochs, n_chans, "
-                         f"n_times), got a tensor of shape {tuple(x.shape)}{hint}.")
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"{name} got an empty input of shape {tuple(x.shape)}.")
-    if not x.is_floating_point():
-        raise ValueError(f"{name} expects a floating-point input, got {x.dtype}.")
-    if x.shape[2] != network.n_chans:
-        raise ValueError(f"{name} was built for n_chans={network.n_chans}, got input with "
-                         f"{x.shape[2]} channels.")
-    if x.shape[3] != network.n_times:
-        sfreq = "" if network.sfreq is None else f" (30 s at {network.sfreq:g} Hz)"
-        raise ValueError(f"{name} was built for n_times={network.n_times} samples per "
-                         f"epoch{sfreq}, got epochs of {x.shape[3]} samples.")
-    if mask is None:
-        return
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise ValueError(f"mask must be a bool tensor (True for real epochs), got "
-                         f"{getattr(mask, 'dtype', type(mask).__name__)}.")
-    if mask.shape != x.shape[:2]:
-        raise ValueError(f"mask must have shape (batch, n_epochs) = {tuple(x.shape[:2])}, "
-                         f"got {tuple(mask.shape)}.")
-    if padding_at_end and bool((mask[:, 1:] & ~mask[:, :-1]).any()):
-        raise ValueError("mask must mark each night's real epochs first and its padding at "
-                         "the end (True ... True False ... False); got a real epoch after "
-                         "padding.")
-
-
-def _check_dropout(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"dropout must be a number in [0, 1), got {value!r}.")
-    return float(value)
+from ._blocks import (check_dropout, check_int_tuple, check_positive_int,
+                      check_sequence_input, init_conv)
 
 
 class _ChannelNorm(nn.LayerNorm):
@@ -225,7 +168,7 @@ class HeartRateTCN(nn.Module):
                 raise ValueError(f"{name} must be odd (symmetric 'same' padding), got {k}.")
         self.hidden = check_positive_int(hidden, "hidden")
         self.dilations = check_int_tuple(dilations, "dilations")
-        self.dropout_rate = _check_dropout(dropout)
+        self.dropout_rate = check_dropout(dropout)
         if augment_scale is not None:
             low, high = (float(v) for v in augment_scale)
             if not 0 < low <= high:

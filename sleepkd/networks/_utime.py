@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._blocks import (ConvBlock, DoubleConvBlock, check_input, check_int_tuple,
-                      check_network_args, check_positive_int, init_conv)
+from ._blocks import (ConvBlock, DoubleConvBlock, check_encoder_args, check_input,
+                      check_network_args, init_conv)
 
 
 class UTime(nn.Module):
@@ -104,19 +103,8 @@ class UTime(nn.Module):
     ) -> None:
         super().__init__()
         n_chans, n_outputs, n_times, sfreq = check_network_args(n_chans, n_outputs, n_times, sfreq)
-        widths = check_int_tuple(widths, "widths")
-        pools = check_int_tuple(pools, "pools")
-        if len(widths) != len(pools):
-            raise ValueError(f"widths and pools must have the same length, got {len(widths)} "
-                             f"widths and {len(pools)} pools.")
-        bottleneck_width = 2 * widths[-1] if bottleneck_width is None else \
-            check_positive_int(bottleneck_width, "bottleneck_width")
-        kernel_size = check_positive_int(kernel_size, "kernel_size")
-        dilation = check_positive_int(dilation, "dilation")
-        min_times = math.prod(pools)
-        if n_times < min_times:
-            raise ValueError(f"n_times={n_times} is too short for pools {pools}: "
-                             f"{type(self).__name__} needs at least {min_times} samples.")
+        widths, pools, bottleneck_width, kernel_size, dilation, min_times = check_encoder_args(
+            n_times, widths, pools, bottleneck_width, kernel_size, dilation, type(self).__name__)
 
         self.n_chans, self.n_outputs, self.n_times, self.sfreq = n_chans, n_outputs, n_times, sfreq
         self.widths, self.pools = widths, pools
