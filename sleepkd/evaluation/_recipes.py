@@ -23,6 +23,10 @@ HR_SCALE = "iqr"
 STUDENT_PARAMS = {"widths": (8, 16, 32), "pools": (2, 2, 3), "kernel_size": 5, "hidden": 32,
                   "dilations": (1, 2, 4, 8, 16, 32), "block_kernel": 3, "dropout": 0.3,
                   "augment_scale": (0.8, 1.25), "augment_offset": 0.3, "augment_noise": 0.05}
+#: Training windows of the night student (epochs): 3 hours for real nights, 32 minutes
+#: for the short generated nights of the demo and the experiments.
+STUDENT_WINDOW = 360
+GENERATED_WINDOW = 64
 #: Class weights of the night student: the balanced weights to this power (fully
 #: balanced weights made it over-predict Deep and REM on slpdb: kappa 0.12 vs 0.33).
 STUDENT_CLASS_WEIGHT = 0.25
@@ -51,8 +55,8 @@ def night_student(*, max_epochs: int = 60, patience: int | None = 15, random_sta
     from sleepkd import ECGNightStudent
 
     return ECGNightStudent(module="heart_rate_tcn", module_params=dict(STUDENT_PARAMS),
-                           window=64, batch_size=4, lr=2e-3, weight_decay=1e-3,
-                           class_weight=STUDENT_CLASS_WEIGHT,
+                           window=STUDENT_WINDOW, batch_size=4, lr=2e-3, weight_decay=1e-3,
+                           class_weight=STUDENT_CLASS_WEIGHT, validation_fraction=0.1,
                            max_epochs=max_epochs, patience=patience, sfreq=FS_HR,
                            random_state=random_state, verbose=verbose)
 
@@ -149,7 +153,9 @@ def night_config(max_epochs: int, *, tiny: bool = False, quiet: bool = False,
     patience = max(3, max_epochs // 3) if patience is None else patience
     teacher = night_teacher(max_epochs=max(1, max_epochs // 5), patience=patience,
                             verbose=verbose, fs_eeg=fs_eeg)
+    # generated nights of a few hours: shorter windows give more training steps
     student = night_student(max_epochs=max_epochs, patience=patience, verbose=verbose)
+    student.set_params(window=GENERATED_WINDOW, validation_fraction=0.2)
     if tiny:
         teacher.set_params(module_params={"widths": (2, 4, 4, 4, 4), "bottleneck_width": 4,
                                           "embedding_dim": 4, "hidden": 4})
