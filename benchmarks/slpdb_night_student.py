@@ -113,7 +113,9 @@ def main(argv=None) -> None:
         "# slpdb, leave one subject out: the package's night student",
         "",
         f"`python benchmarks/slpdb_night_student.py{' --quick' if args.quick else ''}"
-        f"{' --seeds ' + ' '.join(map(str, args.seeds)) if args.seeds != [0] else ''}`: "
+        f"{' --seeds ' + ' '.join(map(str, args.seeds)) if args.seeds != [0] else ''}"
+        f"{' --models ' + ' '.join(args.models) if args.models != ['night', 'context'] else ''}"
+        f"{f' --max-epochs {args.max_epochs}' if args.max_epochs != 60 else ''}`: "
         f"{len(folds)} folds (GroupKFold by subject, {n_subjects} subjects, 14 real slpdb "
         f"records: real beats and expert stages), {int((y != '?').sum())} scored epochs, "
         f"seeds {args.seeds} (probabilities averaged per fold), 1 torch thread, "
