@@ -95,5 +95,5 @@ plt.show()
 
 # %%
 # The same bundle stages a file from the command line, e.g. an EDF recording:
-# ``sleepkd predict ecg_stager.joblib night.edf`` writes one row per 30-s epoch to
+# ``sleepkd predict --allow-pickle ecg_stager.joblib night.edf`` writes one row per 30-s epoch to
 # a CSV and draws the hypnogram (see ``sleepkd predict --help``).
