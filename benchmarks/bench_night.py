@@ -20,6 +20,7 @@ Writes a markdown table to ``benchmarks/results/night.md``. Run on an idle machi
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 from pathlib import Path
@@ -100,7 +101,9 @@ def main(argv=None) -> None:
     lines = [
         "# Night-level models: speed on this machine",
         "",
-        f"`python benchmarks/bench_night.py{' --quick' if args.quick else ''}` on "
+        f"`python benchmarks/bench_night.py{' --quick' if args.quick else ''} --threads "
+        f"{args.threads} --student-epochs {args.student_epochs} --teacher-epochs "
+        f"{args.teacher_epochs}` on "
         f"{args.nights} synthetic nights of {args.hours:g} h ({n_rows} epochs; "
         "make_synthetic_psg, shared latent physiology, EEG at 50 Hz, heart rate at 2 Hz), "
         f"{args.threads} torch thread(s), {platform.machine()}, torch {torch.__version__}.",
@@ -108,6 +111,8 @@ def main(argv=None) -> None:
         "| what | result | details |",
         "|---|---:|---|",
     ] + [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    lines += ["", f"Machine load at the end (`uptime`): {os.getloadavg()[0]:.1f} "
+              f"(1-min average on {os.cpu_count()} CPUs); other jobs slow every figure."]
     text = "\n".join(lines) + "\n"
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)
