@@ -31,7 +31,8 @@ RESULTS = "docs/results"
 
 #: name -> command (run from the repository root with OMP_NUM_THREADS=1).
 COMMANDS = {
-    "slpdb": "python benchmarks/slpdb_night_student.py",
+    "slpdb": "python benchmarks/slpdb_night_student.py",  # run here as --models night,
+    # then --models context --max-epochs 20, in two processes
     "slpdb_search": "python benchmarks/night_slpdb.py",
     "night_vs_epoch": (
         "sleepkd experiment --data synthetic --physiology shared --n-subjects 20 "
@@ -45,7 +46,8 @@ COMMANDS = {
         "sleepkd experiment --models epoch --student-input raw --data synthetic "
         "--physiology shared --n-subjects 10 --hours 2 --folds 3 --seeds 0 --schemes "
         f"4class --max-epochs 6 --no-references --quiet --out {RESULTS}/synthetic_paper_setting"),
-    "speed": "python benchmarks/bench_night.py",
+    "speed": ("python benchmarks/bench_night.py --threads 1 --student-epochs 20 "
+              "--teacher-epochs 4"),
     "demo": f"sleepkd demo --quiet --out {RESULTS}/demo_run",
 }
 
