@@ -298,22 +298,10 @@ def test_predict_reads_a_csv_of_beat_times(trained, tmp_path):
 
 
 def test_predict_refuses_a_crafted_safe_model(trained, recording, tmp_path, capsys):
-    import io
-    import pickle
-    import zipfile
+    from tests._crafted import write_crafted_model
 
     marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
-    crafted = tmp_path / "crafted.sleepkd"
-    with zipfile.ZipFile(trained) as src, zipfile.ZipFile(crafted, "w") as dst:
-        dst.writestr("model.json", src.read("model.json"))
-        buffer = io.BytesIO()
-        pickle.dump({"w": Payload()}, buffer)
-        dst.writestr("weights.pt", buffer.getvalue())
+    crafted = write_crafted_model(trained, tmp_path / "crafted.sleepkd", marker)
     assert main(["predict", str(crafted), str(recording / "night.npz")]) == 1
     assert "refused" in _error_line(capsys)
     assert not marker.exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 
@@ -12,6 +11,7 @@ import pytest
 from sleepkd import DistilledECGStager, ECGNightStudent, EEGNightTeacher
 from sleepkd.evaluation._night_bundle import NightStagingModel
 from sleepkd.io._model_file import load_model_file, save_model_file
+from tests._crafted import write_crafted_model
 from tests._night_toy import TinyNightNet
 
 
@@ -70,22 +70,10 @@ def test_night_bundle_stages_steps_of_heart_rate(fitted):
 
 
 def test_a_pickle_payload_in_the_weights_is_refused(fitted, tmp_path):
-    import pickle
-
     model, _ = fitted
     path = save_model_file(model, tmp_path / "model.sleepkd")
     marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (open, (str(marker), "w"))
-
-    crafted = tmp_path / "crafted.sleepkd"
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(crafted, "w") as dst:
-        dst.writestr("model.json", src.read("model.json"))
-        buffer = io.BytesIO()
-        pickle.dump({"weight": Payload()}, buffer)
-        dst.writestr("weights.pt", buffer.getvalue())
+    crafted = write_crafted_model(path, tmp_path / "crafted.sleepkd", marker)
     with pytest.raises(ValueError, match="refused"):
         load_model_file(crafted)
     assert not marker.exists()
