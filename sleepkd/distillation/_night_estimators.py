@@ -156,12 +156,6 @@ class _NightStager(_TorchStager):
         self
         """
         from sleepkd.distillation._losses import ClassificationLoss
-        from sleepkd.distillation._nets import history_records
-        from sleepkd.distillation._night_nets import (
-            NightStagingNet,
-            RedrawWindows,
-            valid_weighted_f1_nights,
-        )
 
         self._check_params()
         for name in ("classes", "row_shape", "y"):
@@ -179,6 +173,18 @@ class _NightStager(_TorchStager):
         criterion = ClassificationLoss(class_weight=self._class_weights(y_enc))
         self.train_groups_ = self.valid_groups_ = None
         self.n_unscored_ = int(np.sum(y_enc < 0))
+        return self._fit_windows_net(module, train, valid, criterion, seed)
+
+    def _fit_windows_net(self, module, train, valid, criterion, seed: int):
+        """Train ``module`` on window datasets (a new window grid each epoch), keep the
+        best epoch on the whole validation nights, and set ``net_`` and ``history_``."""
+        from sleepkd.distillation._nets import history_records
+        from sleepkd.distillation._night_nets import (
+            NightStagingNet,
+            RedrawWindows,
+            valid_weighted_f1_nights,
+        )
+
         self.net_ = self._fit_net(module, train, None, valid, criterion=criterion, seed=seed,
                                   net_class=NightStagingNet, scoring=valid_weighted_f1_nights,
                                   callbacks=[("redraw_windows", RedrawWindows())])
@@ -208,12 +214,6 @@ class _NightStager(_TorchStager):
         """Fit on validated arrays (the cascade reuses this with its own split, a
         pre-trained module, a distillation criterion and per-row extra inputs)."""
         from sleepkd.distillation._losses import ClassificationLoss
-        from sleepkd.distillation._nets import history_records
-        from sleepkd.distillation._night_nets import (
-            NightStagingNet,
-            RedrawWindows,
-            valid_weighted_f1_nights,
-        )
 
         if index is None:
             index = NightIndex(None, len(X))
@@ -224,12 +224,7 @@ class _NightStager(_TorchStager):
             criterion = ClassificationLoss(class_weight=self._class_weights(y_enc))
         train, valid = self._datasets({"x": X, **(X_extra or {})}, y_enc, index, train_idx,
                                       valid_idx, seed)
-        self.net_ = self._fit_net(module, train, None, valid, criterion=criterion, seed=seed,
-                                  net_class=NightStagingNet, scoring=valid_weighted_f1_nights,
-                                  callbacks=[("redraw_windows", RedrawWindows())])
-        self.net_.module_.eval()
-        self.history_ = history_records(self.net_)
-        return self
+        return self._fit_windows_net(module, train, valid, criterion, seed)
 
     # ------------------------------------------------------------------ predict
     def _logits(self, X: np.ndarray, nights=None) -> np.ndarray:

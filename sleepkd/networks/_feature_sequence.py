@@ -3,13 +3,13 @@ GRU over the night, a per-epoch head."""
 
 from __future__ import annotations
 
-import numbers
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ._blocks import check_dropout, check_positive_int, check_sequence_input
+from ._blocks import (check_dropout, check_network_args, check_positive_int,
+                      check_sequence_input)
 
 
 class FeatureSequenceNet(nn.Module):
@@ -78,13 +78,8 @@ class FeatureSequenceNet(nn.Module):
                  embedding_dim: int = 32, mlp_layers: int = 1, hidden: int = 32,
                  n_layers: int = 1, dropout: float = 0.3) -> None:
         super().__init__()
-        self.n_chans = check_positive_int(n_chans, "n_chans")
-        self.n_outputs = check_positive_int(n_outputs, "n_outputs")
-        self.n_times = check_positive_int(n_times, "n_times")
-        if sfreq is not None and (isinstance(sfreq, bool) or not isinstance(sfreq, numbers.Real)
-                                  or not sfreq > 0):
-            raise ValueError(f"sfreq must be a positive number or None, got {sfreq!r}.")
-        self.sfreq = None if sfreq is None else float(sfreq)
+        self.n_chans, self.n_outputs, self.n_times, self.sfreq = check_network_args(
+            n_chans, n_outputs, n_times, sfreq)
         self.embedding_dim = check_positive_int(embedding_dim, "embedding_dim")
         self.mlp_layers = check_positive_int(mlp_layers, "mlp_layers")
         if self.mlp_layers > 2:

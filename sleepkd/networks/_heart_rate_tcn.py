@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._blocks import (check_dropout, check_int_tuple, check_positive_int,
+from ._blocks import (check_dropout, check_int_tuple, check_network_args, check_positive_int,
                       check_sequence_input, init_conv)
 
 
@@ -146,13 +146,8 @@ class HeartRateTCN(nn.Module):
                  dropout: float = 0.3, augment_scale=None, augment_offset: float = 0.0,
                  augment_noise: float = 0.0) -> None:
         super().__init__()
-        self.n_chans = check_positive_int(n_chans, "n_chans")
-        self.n_outputs = check_positive_int(n_outputs, "n_outputs")
-        self.n_times = check_positive_int(n_times, "n_times")
-        if sfreq is not None and (isinstance(sfreq, bool) or not isinstance(sfreq, numbers.Real)
-                                  or not sfreq > 0):
-            raise ValueError(f"sfreq must be a positive number or None, got {sfreq!r}.")
-        self.sfreq = None if sfreq is None else float(sfreq)
+        self.n_chans, self.n_outputs, self.n_times, self.sfreq = check_network_args(
+            n_chans, n_outputs, n_times, sfreq)
         self.widths = check_int_tuple(widths, "widths")
         self.pools = check_int_tuple(pools, "pools")
         if len(self.pools) != len(self.widths):
