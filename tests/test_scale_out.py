@@ -185,3 +185,22 @@ def test_cross_validation_on_a_dask_cluster_gives_the_joblib_scores(nights):
     assert len(tasks.data) >= 3  # the folds ran as tasks on the cluster
     assert serial.shape == (3,) and np.all(np.isfinite(serial))
     np.testing.assert_array_equal(on_dask, serial)
+
+
+def test_fits_in_threads_of_one_process_reproduce_the_serial_fits(nights):
+    """torch's generator is process-wide: fits running at once in threads (a Dask
+    worker with several threads, joblib's threading backend) must not interleave
+    their draws (initial weights, dropout), or seeds stop reproducing."""
+    X, _, y, night_ids, groups = nights
+
+    def fit(seed):
+        student = ECGNightStudent(**{**NIGHT, "random_state": seed})
+        return student.fit(X, y, nights=night_ids, groups=groups).predict_proba(
+            X, nights=night_ids)
+
+    seeds = range(6)
+    serial = [fit(seed) for seed in seeds]
+    threaded = joblib.Parallel(n_jobs=3, backend="threading")(
+        joblib.delayed(fit)(seed) for seed in seeds)
+    for a, b in zip(threaded, serial):
+        np.testing.assert_array_equal(a, b)

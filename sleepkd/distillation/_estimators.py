@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
+import threading
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -23,6 +25,25 @@ _MAX_SEED = 2**31 - 1
 def _seed_from(random_state) -> int:
     """An int seed for torch from an sklearn-style ``random_state``."""
     return int(check_random_state(random_state).randint(_MAX_SEED))
+
+
+# torch draws initial weights, dropout masks and augmentation from one process-wide
+# generator: fits running in threads of one process (a Dask worker with several
+# threads, joblib's threading backend) would interleave their draws and lose
+# reproducibility. Seeded torch work holds this lock; fits in separate processes
+# still run in parallel.
+_TORCH_RNG_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int):
+    """Run a block on torch's global generator seeded with ``seed``, alone in this
+    process, and restore the generator afterwards."""
+    import torch
+
+    with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def as_3d(X: np.ndarray) -> np.ndarray:
@@ -156,13 +177,10 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ networks
     def _build_module(self, n_chans: int, n_times: int, seed: int):
-        import torch
-
         from sleepkd.networks import get_network
 
         network = get_network(self.module)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with seeded_torch(seed):
             return network(
                 n_chans=n_chans,
                 n_outputs=len(self.classes_),
@@ -265,8 +283,7 @@ class _TorchStager(ClassifierMixin, BaseEstimator):
             silent = {} if self.verbose else {"callbacks__print_log__sink": print}
             net = accelerated_net_class(net_class)(
                 **{**kwargs, "device": None}, accelerator=accelerator, **silent)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)  # dropout and anything else drawing from torch
+        with seeded_torch(seed):  # dropout and anything else drawing from torch
             try:
                 net.fit(X_train, y_train)
             finally:

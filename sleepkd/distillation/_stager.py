@@ -19,6 +19,7 @@ from sleepkd.distillation._estimators import (
     _check_groups,
     _rows_unseen_by,
     _seed_from,
+    seeded_torch,
 )
 from sleepkd.distillation._sequences import NightIndex, nights_or_runs
 from sleepkd.distillation._splits import train_valid_split
@@ -565,8 +566,7 @@ default="at+sd+cl"
                 module.train()
                 teacher_dim = teacher_features(teacher_module, torch.as_tensor(
                     X_eeg[rows][None]), mask)["embedding"].shape[-1]
-            with torch.random.fork_rng(devices=[]):  # the projection's initial weights
-                torch.manual_seed(seed)
+            with seeded_torch(seed):  # the projection's initial weights
                 criterion = FeatureDistillationLoss(student_dim, teacher_dim,
                                                     distance=self.fd_distance)
             kind, name = "embedding", "feature_distillation"
