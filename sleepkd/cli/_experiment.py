@@ -65,8 +65,10 @@ def add_parser(subparsers, parents) -> None:
     parser.add_argument("--hours", metavar="H", type=float, default=4.0,
                         help="hours per synthetic night (--data synthetic; default: 4)")
     parser.add_argument("--max-epochs", metavar="E", type=int, default=30,
-                        help="training epochs per network (night teacher: a fifth; "
-                             "default: 30)")
+                        help="training epochs per network (default: 30)")
+    parser.add_argument("--teacher-epochs", metavar="E", type=int,
+                        help="--models night: training epochs of the night teacher "
+                             "(default: as --max-epochs)")
     parser.add_argument("--out", metavar="DIR", default="sleepkd-experiment",
                         help="output folder (default: ./sleepkd-experiment)")
     parser.add_argument("--quiet", action="store_true",
@@ -88,6 +90,8 @@ def _check_args(args) -> None:
         raise UsageError("--hours must be positive")
     if args.max_epochs < 1:
         raise UsageError("--max-epochs must be at least 1")
+    if args.teacher_epochs is not None and args.teacher_epochs < 1:
+        raise UsageError("--teacher-epochs must be at least 1")
     if len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds has duplicates")
 
@@ -138,7 +142,8 @@ def night_setup(args):
 
     data = night_experiment_data(load_data(args, return_recordings=True).recordings,
                                  fs_eeg=DEMO_FS)
-    config = night_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet, fs_eeg=DEMO_FS)
+    config = night_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet, fs_eeg=DEMO_FS,
+                          teacher_epochs=args.teacher_epochs or args.max_epochs)
     epoch_teacher = network_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet,
                                    patience=max(3, args.max_epochs // 3))["teacher"]
     extra = {} if args.no_references else {

@@ -127,14 +127,14 @@ def context_student(*, max_epochs: int = 30, patience: int | None = 10, random_s
 
 
 def night_config(max_epochs: int, *, tiny: bool = False, quiet: bool = False,
-                 fs_eeg: float = FS_EEG, patience: int | None = None) -> dict:
+                 fs_eeg: float = FS_EEG, patience: int | None = None,
+                 teacher_epochs: int | None = None) -> dict:
     """Teacher, student and per-epoch comparison of the demo and ``sleepkd experiment``.
 
     Parameters
     ----------
     max_epochs : int
-        Training epochs of the student; the teacher gets a fifth (its epochs are
-        longer and it converges in fewer).
+        Training epochs of the student.
     tiny : bool
         Much smaller networks, for tests (seconds; they learn little).
     quiet : bool
@@ -143,6 +143,10 @@ def night_config(max_epochs: int, *, tiny: bool = False, quiet: bool = False,
         EEG rate of the teacher.
     patience : int or None
         Early-stopping patience; ``None``: a third of ``max_epochs`` (at least 3).
+    teacher_epochs : int or None
+        Training epochs of the night teacher; ``None``: a fifth of ``max_epochs``
+        (the demo's choice, to keep it fast; a night teacher trained as long as the
+        student stages better, see the results page).
 
     Returns
     -------
@@ -151,7 +155,9 @@ def night_config(max_epochs: int, *, tiny: bool = False, quiet: bool = False,
     """
     verbose = 0 if quiet else 1
     patience = max(3, max_epochs // 3) if patience is None else patience
-    teacher = night_teacher(max_epochs=max(1, max_epochs // 5), patience=patience,
+    if teacher_epochs is None:
+        teacher_epochs = max(1, max_epochs // 5)
+    teacher = night_teacher(max_epochs=teacher_epochs, patience=patience,
                             verbose=verbose, fs_eeg=fs_eeg)
     # generated nights of a few hours: shorter windows give more training steps
     student = night_student(max_epochs=max_epochs, patience=patience, verbose=verbose)
