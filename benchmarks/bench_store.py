@@ -8,10 +8,17 @@
    time per night, that the finished nights were not redone (their ``meta.json``
    untouched) and checks the QC table against what was written.
 3. Store size on disk against the input.
-4. Peak memory (``ru_maxrss`` of a fresh subprocess) of one training epoch of
-   :class:`sleepkd.io.StoreWindows` batches through a torch ``DataLoader`` over all
-   nights, for 50 and 200 nights (200: each prepared night linked four times under
-   new names), for the heart rate and the EEG.
+4. Peak memory (``ru_maxrss`` of a fresh subprocess), for 50 and 200 nights (200:
+   each prepared night linked four times under new names): (a) reading one epoch of
+   :class:`sleepkd.io.StoreWindows` batches through a torch ``DataLoader``, heart
+   rate and EEG; (b) training from the store with ``fit_windows``: the night student
+   (:func:`sleepkd.evaluation.night_student`, heart rate) and the night teacher
+   (:func:`sleepkd.evaluation.night_teacher`, EEG), one training epoch over every
+   window of the training nights and the checkpoint scored on whole validation
+   nights (10 % of them), as ``sleepkd train --store`` does.
+
+``--reuse`` skips steps 1-3 on a ``--workdir`` that already holds the store (to
+re-measure memory only; the prepare rows are then left out).
 
 Writes ``benchmarks/results/store.md``::
 
@@ -120,6 +127,39 @@ print(json.dumps({"base_mb": base / 1024, "peak_mb": peak / 1024, "seconds": ela
 """
 
 
+TRAIN_SCRIPT = r"""
+import resource, sys, time, json
+import torch
+from sleepkd.evaluation import night_student, night_teacher
+from sleepkd.io import NightStore, StoreWindows
+torch.set_num_threads(1)
+store_path, signal = sys.argv[1], sys.argv[2]
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+store = NightStore(store_path)
+names = store.names
+n_valid = max(1, len(names) // 10)
+if signal == "hr":
+    model = night_student(max_epochs=1, patience=None)
+    common = dict(signal="hr", standardize="iqr")
+else:
+    model = night_teacher(max_epochs=1, patience=None,
+                          fs_eeg=float(store.settings["fs_eeg"]))
+    common = dict(signal="eeg")
+train = StoreWindows(store, names[n_valid:], window=model.window, seed=0, **common)
+valid = StoreWindows(store, names[:n_valid], window=None, classes=list(train.classes),
+                     **common)
+start = time.perf_counter()
+model.fit_windows(train, valid)
+elapsed = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"base_mb": base / 1024, "peak_mb": peak / 1024, "seconds": elapsed,
+                  "nights": len(names), "valid_nights": n_valid,
+                  "train_epochs": int(sum(len(y) for y in train.y)),
+                  "model": type(model).__name__, "window": model.window,
+                  "epoch_shape": list(train.row_shape)}))
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nights", type=int, default=50)
@@ -128,7 +168,12 @@ def main() -> None:
     parser.add_argument("--workdir", help="folder for the cohort and store (default: a "
                                           "temporary folder, removed at the end)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "store.md"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="memory only, on the store already in --workdir; the "
+                             "prepare and size sections are kept from --out")
     args = parser.parse_args()
+    if args.reuse and not args.workdir:
+        parser.error("--reuse needs --workdir")
     from joblib import Parallel, delayed
 
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -140,83 +185,100 @@ def main() -> None:
     shutil.rmtree(work / "store", ignore_errors=True)
     cohort.mkdir(parents=True, exist_ok=True)
 
-    t0 = time.perf_counter()
-    written = Parallel(n_jobs=args.jobs)(delayed(write_night)(i, str(cohort), args.hours)
-                                         for i in range(args.nights))
-    t_generate = time.perf_counter() - t0
-    print(f"generated {args.nights} nights in {t_generate:.0f} s", flush=True)
+    if not args.reuse:
+        t0 = time.perf_counter()
+        written = Parallel(n_jobs=args.jobs)(delayed(write_night)(i, str(cohort), args.hours)
+                                             for i in range(args.nights))
+        t_generate = time.perf_counter() - t0
+        print(f"generated {args.nights} nights in {t_generate:.0f} s", flush=True)
 
-    # 1. a run killed once a third of the nights are done ----------------------
-    command = [sys.executable, "-m", "sleepkd", "prepare", str(cohort), str(store),
-               "--jobs", str(args.jobs), "--quiet"]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, start_new_session=True, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    goal = max(1, args.nights // 3)
+        # 1. a run killed once a third of the nights are done ----------------------
+        command = [sys.executable, "-m", "sleepkd", "prepare", str(cohort), str(store),
+                   "--jobs", str(args.jobs), "--quiet"]
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(command, env=env, start_new_session=True, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        goal = max(1, args.nights // 3)
 
-    def finished() -> list[str]:
-        folder = store / "nights"
-        return sorted(p.name for p in folder.iterdir()
-                      if not p.name.startswith(".")) if folder.is_dir() else []
+        def finished() -> list[str]:
+            folder = store / "nights"
+            return sorted(p.name for p in folder.iterdir()
+                          if not p.name.startswith(".")) if folder.is_dir() else []
 
-    while len(finished()) < goal and proc.poll() is None:
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    t_killed = time.perf_counter() - t0
-    done = finished()
-    stale = [p.name for p in (store / "nights").iterdir() if p.name.startswith(".")]
-    stamps = {n: (store / "nights" / n / "meta.json").stat().st_mtime_ns for n in done}
-    print(f"killed after {t_killed:.0f} s: {len(done)} nights done, {len(stale)} "
-          f"unfinished folders left", flush=True)
+        while len(finished()) < goal and proc.poll() is None:
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        t_killed = time.perf_counter() - t0
+        done = finished()
+        stale = [p.name for p in (store / "nights").iterdir() if p.name.startswith(".")]
+        stamps = {n: (store / "nights" / n / "meta.json").stat().st_mtime_ns for n in done}
+        print(f"killed after {t_killed:.0f} s: {len(done)} nights done, {len(stale)} "
+              f"unfinished folders left", flush=True)
 
-    # 2. resume ----------------------------------------------------------------
-    from sleepkd.io import NightStore, prepare_store
+        # 2. resume ----------------------------------------------------------------
+        from sleepkd.io import NightStore, prepare_store
 
-    t0 = time.perf_counter()
-    qc = prepare_store(str(cohort), store, n_jobs=args.jobs, progress=False)
-    t_resume = time.perf_counter() - t0
-    run = qc.attrs["run"]
-    untouched = all((store / "nights" / n / "meta.json").stat().st_mtime_ns == s
-                    for n, s in stamps.items())
-    print(f"resumed in {t_resume:.0f} s: {run}", flush=True)
+        t0 = time.perf_counter()
+        qc = prepare_store(str(cohort), store, n_jobs=args.jobs, progress=False)
+        t_resume = time.perf_counter() - t0
+        run = qc.attrs["run"]
+        untouched = all((store / "nights" / n / "meta.json").stat().st_mtime_ns == s
+                        for n, s in stamps.items())
+        print(f"resumed in {t_resume:.0f} s: {run}", flush=True)
 
-    # QC table against what was written
-    table = qc.set_index("name")
-    exact = {"n_epochs": True, "n_unscored": True, "n_scored": True, "status": True}
-    beat_error = []
-    for night in written:
-        row = table.loc[night["name"]]
-        exact["status"] &= row["status"] == "ok"
-        exact["n_epochs"] &= row["n_epochs"] == night["n_epochs"]
-        exact["n_unscored"] &= row["n_unscored"] == night["n_unscored"]
-        exact["n_scored"] &= row["n_scored"] == night["n_epochs"] - night["n_unscored"]
-        beat_error.append(abs(row["n_beats"] - night["n_beats"]) / night["n_beats"])
+        # QC table against what was written
+        table = qc.set_index("name")
+        exact = {"n_epochs": True, "n_unscored": True, "n_scored": True, "status": True}
+        beat_error = []
+        for night in written:
+            row = table.loc[night["name"]]
+            exact["status"] &= row["status"] == "ok"
+            exact["n_epochs"] &= row["n_epochs"] == night["n_epochs"]
+            exact["n_unscored"] &= row["n_unscored"] == night["n_unscored"]
+            exact["n_scored"] &= row["n_scored"] == night["n_epochs"] - night["n_unscored"]
+            beat_error.append(abs(row["n_beats"] - night["n_beats"]) / night["n_beats"])
 
-    # 3. sizes -----------------------------------------------------------------
-    input_mb = folder_size(cohort) / 2**20
-    store_mb = folder_size(store) / 2**20
-    eeg_mb = sum((store / "nights" / n / "eeg.npy").stat().st_size
-                 for n in NightStore(store).names) / 2**20
+        # 3. sizes -----------------------------------------------------------------
+        input_mb = folder_size(cohort) / 2**20
+        store_mb = folder_size(store) / 2**20
+        eeg_mb = sum((store / "nights" / n / "eeg.npy").stat().st_size
+                     for n in NightStore(store).names) / 2**20
 
-    # 4. peak memory of one epoch of windows -------------------------------------
-    memory = []
+    # 4. peak memory: reading one epoch of windows, and training from the store ----
+    from sleepkd.io import NightStore
+
+    prepared = NightStore(store)
+    epochs_per_night = np.mean([prepared.meta(name)["qc"]["n_epochs"]
+                                for name in prepared.names])
+
+    def measure(script: str, target: Path, signal_name: str) -> dict:
+        out = subprocess.run([sys.executable, "-c", script, str(target), signal_name],
+                             env=env, cwd=ROOT, capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"{signal_name} on {target} failed:\n{out.stderr[-3000:]}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        result["signal"] = signal_name
+        print(result, flush=True)
+        return result
+
+    memory, training = [], []
     for n_nights, copies in ((args.nights, 1), (4 * args.nights, 4)):
         target = work / f"store_x{copies}"
         linked_store(store, target, copies)
         for signal_name in ("hr", "eeg"):
-            out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(target),
-                                  signal_name], env=env, cwd=ROOT, capture_output=True,
-                                 text=True, check=True)
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            result["signal"] = signal_name
-            result["in_memory_mb"] = n_nights * written[0]["n_epochs"] * int(
+            result = measure(MEMORY_SCRIPT, target, signal_name)
+            result["in_memory_mb"] = n_nights * epochs_per_night * int(
                 np.prod(result["epoch_shape"])) * 4 / 2**20
             memory.append(result)
-            print(result, flush=True)
+        for signal_name in ("hr", "eeg"):
+            result = measure(TRAIN_SCRIPT, target, signal_name)
+            result["in_memory_mb"] = n_nights * epochs_per_night * int(
+                np.prod(result["epoch_shape"])) * 4 / 2**20
+            training.append(result)
 
     n = args.nights
-    lines = [
+    head = [
         "# Night store (`sleepkd prepare`, `NightStore`, `StoreWindows`)",
         "",
         f"`python benchmarks/bench_store.py --nights {n} --hours {args.hours:g} "
@@ -265,7 +327,10 @@ def main() -> None:
         f"| store | {store_mb:.0f} MB | {store_mb / n:.1f} MB |",
         f"| of which `eeg.npy` (float32, 100 Hz) | {eeg_mb:.0f} MB | {eeg_mb / n:.1f} MB |",
         "",
-        "## Peak memory of one training epoch over the store",
+    ] if not args.reuse else [
+        Path(args.out).read_text().split("## Peak memory")[0].rstrip(), ""]
+    lines = head + [
+        "## Peak memory of reading the store",
         "",
         "`StoreWindows(store, signal=..., window=256, seed=0)` through "
         "`DataLoader(batch_size=32, shuffle=True, num_workers=0)`, every window of "
@@ -282,6 +347,27 @@ def main() -> None:
             f"| {m['nights']} | {m['signal']} {tuple(m['epoch_shape'])} | {m['windows']} "
             f"| {m['read_mb']:.0f} MB | {m['in_memory_mb']:.0f} MB | {m['base_mb']:.0f} MB "
             f"| {m['peak_mb']:.0f} MB | {m['seconds']:.1f} s |")
+    lines += [
+        "",
+        "## Peak memory of training from the store",
+        "",
+        "`fit_windows(train, valid)` as `sleepkd train --store` runs it, in a fresh "
+        "process, one torch thread: the night student (`night_student()`, HeartRateTCN, "
+        "training windows of 360 epochs) on the heart rate, the night teacher "
+        "(`night_teacher()`, U-Time epoch encoder + BiGRU, windows of 32 epochs) on the "
+        "EEG; one training epoch over every window of the training nights (90 %), the "
+        "checkpoint scored on the other 10 % as whole nights. 'In memory' is what the "
+        "same nights would take as arrays.",
+        "",
+        "| nights | model | signal | training epochs (30 s) | the same in memory "
+        "| RSS after imports | peak RSS | time |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for m in training:
+        lines.append(
+            f"| {m['nights']} | {m['model']} | {m['signal']} {tuple(m['epoch_shape'])} "
+            f"| {m['train_epochs']} | {m['in_memory_mb']:.0f} MB | {m['base_mb']:.0f} MB "
+            f"| {m['peak_mb']:.0f} MB | {m['seconds']:.0f} s |")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if not args.workdir:

@@ -164,7 +164,8 @@ def test_failed_epochs_are_shaded_on_the_hypnogram():
 
 
 @pytest.mark.parametrize("args", [["frobnicate"], [], ["predict"],
-                                  ["demo", "--hours", "x"], ["demo", "--n-subjects", "2"]])
+                                  ["demo", "--hours", "x"], ["demo", "--n-subjects", "2"],
+                                  ["experiment", "--teacher-epochs", "0"]])
 def test_bad_usage_exits_2(capsys, args):
     assert main(args) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("sleepkd: error: ")
@@ -219,6 +220,14 @@ def test_tiny_experiment_with_hrv_reference(tmp_path, capsys):
     assert sorted(scores["fold"].unique()) == [0, 1]
     assert "HRV + gradient boosting" in set(scores["model"])
     assert "| HRV + gradient boosting |" in capsys.readouterr().out
+
+
+def test_night_teacher_epochs_of_the_recipes():
+    from sleepkd.evaluation._recipes import night_config
+
+    assert night_config(20)["teacher"].max_epochs == 4  # the demo's fifth
+    assert night_config(20, teacher_epochs=20)["teacher"].max_epochs == 20
+    assert night_config(20, teacher_epochs=20)["student"].max_epochs == 20
 
 
 def test_tiny_night_experiment_compares_night_and_epoch_models(tmp_path, capsys):
