@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.signal
 
 from _ecg_fixtures import make_beat_times, match_beats, synth_ecg, synth_ecg_rows
 from sleepkd.signal import HeartRateTransformer, HRVFeatures, detect_rpeaks
@@ -193,3 +194,59 @@ def test_detection_cache_is_keyed_on_content():
     X[1] = 0.0  # changed content: detected afresh
     assert detect_beats_rows(X, fs).peaks[1].size == 0
     assert detect_beats_rows(X, fs, min_template_corr=None).peaks[0].size == first.peaks[0].size
+
+
+def test_min_template_corr_auto_is_per_detector():
+    # Each gate scores another signal (cleaned rows, or the 5-30 Hz band the sleepecg
+    # detector saw), so "auto" (the default) resolves per detector; numbers pass as is.
+    assert _beats.DEFAULT_MIN_TEMPLATE_CORR == "auto"
+    assert _beats.resolve_min_template_corr("auto", "neurokit") == 0.6
+    assert _beats.resolve_min_template_corr("auto", "sleepecg") == 0.62
+    assert _beats.resolve_min_template_corr(0.5, "sleepecg") == 0.5
+    assert _beats.resolve_min_template_corr(None, "sleepecg") is None
+    for bad in ("magic", True, 1.5):
+        with pytest.raises(ValueError, match="min_template_corr"):
+            _beats.check_min_template_corr(bad)
+
+
+@needs_sleepecg
+def test_sleepecg_gate_flags_the_rows_the_cleaned_gate_flagged():
+    # The recalibrated sleepecg gate (band signal, 0.62) against the cleaned-signal gate
+    # at 0.6 that it replaces: ECG fixtures pass, white, brown and AR(1) noise fail.
+    fs = 256.0
+    rng = np.random.default_rng(3)
+    n = int(30 * fs)
+    white = rng.normal(size=(4, n))
+    ar = scipy.signal.lfilter([1.0], [1.0, -0.9], rng.normal(size=(4, n)), axis=1)
+    noise = np.vstack([white, np.cumsum(rng.normal(size=(4, n)), axis=1), ar])
+    for rows, expected in ((synth_ecg_rows(8, fs, noise_sd=0.1, rng=2)[0], False), (noise, True)):
+        cleaned = clean_ecg_rows(rows, fs)
+        found = detect_beats_rows(rows, fs, method="sleepecg", min_template_corr=None).peaks
+        scores = np.array([_beats.template_correlation(c, p) for c, p in zip(cleaned, found)])
+        assert np.all((scores < 0.6) == expected)  # what the old gate said
+        beats = detect_beats_rows(rows, fs, method="sleepecg")
+        assert beats.rejected.tolist() == [expected] * len(rows)
+
+
+def test_detection_cache_compares_bytes_and_copes_with_large_inputs(monkeypatch):
+    fs = 128.0
+    X, _, _ = synth_ecg_rows(3, fs)
+    first = detect_beats_rows(X, fs)
+    reversed_view = X[:, ::-1][:, ::-1]  # same bytes, other strides: a hit
+    assert all(np.array_equal(a, b) for a, b in zip(first.peaks, detect_beats_rows(reversed_view, fs).peaks))
+    X[0] = 0.0  # the cache kept its own copy: the caller's change is seen
+    assert detect_beats_rows(X, fs).peaks[0].size == 0
+    zeros = np.zeros((2, int(30 * fs)))
+    detect_beats_rows(zeros, fs)
+    negative = -zeros  # equal as numbers, other bits: recomputed, never a false hit
+    monkeypatch.setattr(_beats, "_detect_beats_rows", lambda *a: pytest.fail("false hit"))
+    detect_beats_rows(zeros.copy(), fs)  # true hit
+    with pytest.raises(pytest.fail.Exception):
+        detect_beats_rows(negative, fs)
+    monkeypatch.undo()
+    monkeypatch.setattr(_beats, "CACHE_COPY_MAX_BYTES", 0)  # keyed on a SHA-256
+    _beats._CACHE.clear()
+    first = detect_beats_rows(X, fs)
+    assert "digest" in _beats._CACHE["entry"] and "rows" not in _beats._CACHE["entry"]
+    monkeypatch.setattr(_beats, "_detect_beats_rows", lambda *a: pytest.fail("no hit"))
+    assert all(np.array_equal(a, b) for a, b in zip(first.peaks, detect_beats_rows(X.copy(), fs).peaks))

@@ -106,9 +106,11 @@ class HeartRateTransformer(TransformerMixin, BaseEstimator):
         Value of rows with fewer than 2 usable beats. ``"median"`` learns the median
         heart rate of the ``fit`` data (raises if that data has no usable beats); a
         number is used as is.
-    min_template_corr : float or None, default 0.6
+    min_template_corr : "auto", float or None, default "auto"
         ECG quality gate (mean correlation of the beats of a row with their average
-        beat); rows below it get no beats. None disables it.
+        beat); rows below it get no beats. ``"auto"`` is 0.6 for ``"neurokit"`` and
+        0.62 for ``"sleepecg"`` (each gate reads a different signal, see
+        :func:`~sleepkd.signal.detect_rpeaks`); None disables it.
     method : {"neurokit", "sleepecg"}, default "neurokit"
         R-peak detector (see :func:`~sleepkd.signal.detect_rpeaks`). ``"sleepecg"``
         detects about 1.8 times faster and needs the optional extra
@@ -143,7 +145,7 @@ class HeartRateTransformer(TransformerMixin, BaseEstimator):
         min_hr: float = 30.0,
         max_hr: float = 200.0,
         fill: str | float = "median",
-        min_template_corr: float | None = DEFAULT_MIN_TEMPLATE_CORR,
+        min_template_corr: float | str | None = DEFAULT_MIN_TEMPLATE_CORR,
         method: str = "neurokit",
         epoch_seconds: float | None = 30.0,
     ):

@@ -240,8 +240,10 @@ class HRVFeatures(TransformerMixin, BaseEstimator):
         (fine for ``HistGradientBoostingClassifier``); ``"median"`` uses each
         feature's median over the ``fit`` data (0.0 for a feature undefined on all
         fit rows, with a logged warning); a number is used as is.
-    min_template_corr : float or None, default 0.6
-        ECG quality gate; rows below it get no beats. None disables it.
+    min_template_corr : "auto", float or None, default "auto"
+        ECG quality gate; rows below it get no beats. ``"auto"`` is 0.6 for
+        ``"neurokit"`` and 0.62 for ``"sleepecg"`` (see
+        :func:`~sleepkd.signal.detect_rpeaks`); None disables it.
     method : {"neurokit", "sleepecg"}, default "neurokit"
         R-peak detector (see :func:`~sleepkd.signal.detect_rpeaks`). ``"sleepecg"``
         detects about 1.8 times faster and needs the optional extra
@@ -272,7 +274,7 @@ class HRVFeatures(TransformerMixin, BaseEstimator):
         min_hr: float = 30.0,
         max_hr: float = 200.0,
         fill: str | float | None = None,
-        min_template_corr: float | None = DEFAULT_MIN_TEMPLATE_CORR,
+        min_template_corr: float | str | None = DEFAULT_MIN_TEMPLATE_CORR,
         method: str = "neurokit",
         epoch_seconds: float | None = 30.0,
     ):

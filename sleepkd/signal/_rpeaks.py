@@ -17,12 +17,14 @@ def detect_rpeaks(
     ecg: ArrayLike,
     fs: float,
     method: str = "neurokit",
-    min_template_corr: float | None = DEFAULT_MIN_TEMPLATE_CORR,
+    min_template_corr: float | str | None = DEFAULT_MIN_TEMPLATE_CORR,
 ) -> np.ndarray:
     """Detect R-peaks in a single-lead ECG.
 
-    The signal is cleaned as ``neurokit2.ecg_clean`` does (0.5-Hz high-pass and a
-    50-Hz moving average) and peaks are found with the detector named by ``method``.
+    Peaks are found with the detector named by ``method`` on the signal cleaned as
+    ``neurokit2.ecg_clean`` does (0.5-Hz high-pass and a 50-Hz moving average;
+    ``"sleepecg"`` uses the moving average only, in one pass with its 5-30 Hz
+    band-pass).
     A quality gate then rejects detections that do not look like repeated heartbeats
     (pure noise, where both detectors still find "peaks"): if the detected beats
     correlate on average less than ``min_template_corr`` with their average beat, no
@@ -53,8 +55,11 @@ def detect_rpeaks(
         The two detectors place peaks within a sample or two of each other on clean
         ECG but are not identical, so ``"neurokit"`` stays the default: results of
         existing code do not change, nor depend on what happens to be installed.
-    min_template_corr : float or None, default 0.6
-        Minimum mean beat-to-template correlation; None disables the gate.
+    min_template_corr : "auto", float or None, default "auto"
+        Minimum mean beat-to-template correlation; None disables the gate. The
+        ``"neurokit"`` gate scores the cleaned signal, the ``"sleepecg"`` one the
+        signal its detector saw (5-30 Hz band), where noise scores higher; ``"auto"``
+        is 0.6 for ``"neurokit"`` and 0.62 for ``"sleepecg"``.
 
     Returns
     -------
