@@ -246,9 +246,9 @@ class HRVFeatures(TransformerMixin, BaseEstimator):
         :func:`~sleepkd.signal.detect_rpeaks`); None disables it.
     method : {"neurokit", "sleepecg"}, default "neurokit"
         R-peak detector (see :func:`~sleepkd.signal.detect_rpeaks`). ``"sleepecg"``
-        detects about 1.8 times faster and needs the optional extra
-        (``pip install "sleepkd[sleepecg]"``); without it ``"neurokit"`` runs and a
-        warning is logged once.
+        runs about 2.5 times faster (the front-end benchmark's 8-hour night) and
+        needs the optional extra (``pip install "sleepkd[sleepecg]"``); without it
+        ``"neurokit"`` runs and a warning is logged once.
     epoch_seconds : float or None, default 30.0
         Rows must last a whole number of epochs of this length at ``fs``; None skips
         the check.
