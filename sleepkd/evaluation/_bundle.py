@@ -185,8 +185,10 @@ class StagingModel:
 
         R-peaks are detected in every row and the beats matched to the row's average
         beat (:mod:`sleepkd.signal`'s quality gate, with the preprocessor's
-        ``min_template_corr`` when it has one, else the default 0.6). A heart-rate
-        preprocessor with the same settings reuses this detection.
+        ``min_template_corr`` when it sets one, else the detector's default,
+        ``"auto"``: 0.6 for neurokit2's detector, 0.62 for sleepecg's; a preprocessor
+        that turns its gate off still gets a flag here). A heart-rate preprocessor with
+        the same settings reuses this detection.
 
         Parameters
         ----------
