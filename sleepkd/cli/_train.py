@@ -41,7 +41,9 @@ def add_parser(subparsers, parents) -> None:
     parser.add_argument("--ecg-only", action="store_true",
                         help="train the ECG student alone even when there is EEG")
     parser.add_argument("--max-epochs", metavar="E", type=int, default=60,
-                        help="training epochs of the student (default: 60)")
+                        help="training epochs of the student, and of the EEG teacher "
+                             "when there is one (each stops early once its validation "
+                             "nights stop improving; default: 60)")
     parser.add_argument("--seed", metavar="S", type=int, default=0, help="random seed")
     parser.add_argument("--quiet", action="store_true", help="print only the file written")
     add_threads_argument(parser)
@@ -97,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
         say("Every recording has an EEG: fitting the EEG night teacher, then the ECG "
             "student with soft-label distillation.")
         estimator = DistilledECGStager(
-            teacher=night_teacher(max_epochs=max(args.max_epochs // 5, 1),
-                                  random_state=args.seed, verbose=verbose),
+            teacher=night_teacher(max_epochs=args.max_epochs, random_state=args.seed,
+                                  verbose=verbose),
             student=student, strategy="sd+cl", random_state=args.seed)
         estimator.fit(data.X, data.y, X_eeg=data.X_eeg, groups=data.groups,
                       nights=data.nights)
