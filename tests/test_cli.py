@@ -314,3 +314,21 @@ def test_predict_refuses_a_crafted_safe_model(trained, recording, tmp_path, caps
     assert main(["predict", str(crafted), str(recording / "night.npz")]) == 1
     assert "refused" in _error_line(capsys)
     assert not marker.exists()
+
+
+def test_train_runs_the_cascade_when_every_recording_has_an_eeg(tmp_path, monkeypatch):
+    """With an EEG in every recording, ``sleepkd train`` fits the EEG night teacher and
+    distils it into the student (strategy sd+cl, written in the model file)."""
+    from sleepkd.cli import _train
+    from sleepkd.datasets import make_synthetic_psg
+    from sleepkd.io._model_file import load_model_file
+
+    recordings = make_synthetic_psg(n_subjects=3, hours=0.5, fs_ecg=128.0, fs_eeg=100.0,
+                                    return_recordings=True, random_state=0).recordings
+    assert all(rec.eeg is not None for rec in recordings)
+    monkeypatch.setattr(_train, "_read_recordings", lambda folder, records: recordings)
+    out = tmp_path / "model.sleepkd"
+    assert main(["train", str(tmp_path), "--max-epochs", "1", "--quiet", "--out",
+                 str(out)]) == 0
+    model = load_model_file(out)
+    assert model.info["strategy"] == "sd+cl"
