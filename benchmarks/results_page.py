@@ -9,7 +9,8 @@ own files; the page includes them unchanged):
    boosting on the same folds);
 2. generated nights with shared latent physiology: ``sleepkd experiment`` with the
    night-level and the per-epoch models side by side (one seed), and the distillation
-   evidence of the night students (5 folds x 3 seeds);
+   evidence of the night students (5 folds x 3 seeds), and the same evidence on
+   semi-real nights (real slpdb beats and stages, synthesised EEG);
 3. the paper's setting (U-Time on raw 30-s epochs for both networks);
 4. speed: ``benchmarks/bench_night.py``;
 5. the demo's table.
@@ -34,6 +35,8 @@ COMMANDS = {
     "slpdb": "python benchmarks/slpdb_night_student.py",  # run here as --models night,
     # then --models context --max-epochs 20, in two processes
     "slpdb_search": "python benchmarks/night_slpdb.py",
+    # needs `pip install keras` (sleepecg's pretrained MESA models, Keras 3 on torch)
+    "slpdb_sleepecg": "python benchmarks/slpdb_sleepecg_reference.py",
     "night_vs_epoch": (
         "sleepkd experiment --data synthetic --physiology shared --n-subjects 20 "
         "--hours 2 --folds 5 --seeds 0 --schemes 4class --max-epochs 20 --quiet "
@@ -42,6 +45,10 @@ COMMANDS = {
         "sleepkd experiment --data synthetic --physiology shared --n-subjects 20 "
         "--hours 2 --folds 5 --seeds 0 1 2 --schemes 4class --max-epochs 20 "
         f"--no-references --quiet --out {RESULTS}/synthetic_night_distillation"),
+    "semireal": (
+        "sleepkd experiment --data semireal --physiology shared --folds 5 --seeds 0 1 2 "
+        "--schemes 4class --max-epochs 20 --no-references --quiet "
+        f"--out {RESULTS}/semireal_night_distillation"),
     "paper_setting": (
         "sleepkd experiment --models epoch --student-input raw --data synthetic "
         "--physiology shared --n-subjects 10 --hours 2 --folds 3 --seeds 0 --schemes "
