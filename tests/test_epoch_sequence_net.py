@@ -288,3 +288,37 @@ def test_learns_labels_that_need_the_previous_epoch(sequence):
         pred = net(x_test, mask_test).argmax(-1)
     accuracy = (pred[mask_test] == y_test[mask_test]).float().mean().item()
     assert accuracy > 0.8, accuracy  # chance 0.25; without context at most 0.5
+
+
+@pytest.mark.parametrize("sequence", SEQUENCES)
+def test_evaluation_encodes_long_nights_in_chunks_with_the_same_logits(sequence,
+                                                                        monkeypatch):
+    """Without a graph, epochs are encoded a chunk at a time (memory bounded for whole
+    nights): the logits are those of encoding every epoch at once; training and
+    return_features encode everything together, as before."""
+    import sleepkd.networks._epoch_sequence as module
+
+    torch.manual_seed(0)
+    net = EpochSequenceNet(n_chans=1, n_outputs=3, n_times=32, sequence=sequence, **TINY)
+    x, mask = padded_batch([40, 23], 40, 32)
+    calls = []
+    original = EpochSequenceNet._encode
+
+    def counting(self, z, features):
+        calls.append(len(z))
+        return original(self, z, features)
+
+    monkeypatch.setattr(EpochSequenceNet, "_encode", counting)
+    net.eval()
+    with torch.no_grad():
+        monkeypatch.setattr(module, "ENCODE_CHUNK", 10_000)
+        whole = net(x, mask)
+        monkeypatch.setattr(module, "ENCODE_CHUNK", 7)
+        calls.clear()
+        chunked = net(x, mask)
+    assert calls == [7] * 9  # 63 real epochs
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+    calls.clear()
+    net(x, mask)  # with autograd: one piece
+    net(x, mask, return_features=True)
+    assert calls == [63, 63]
