@@ -182,7 +182,8 @@ def main() -> None:
     env = dict(os.environ)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="sleepkd_bench_store_"))
     cohort, store = work / "cohort", work / "store"
-    shutil.rmtree(work / "store", ignore_errors=True)
+    if not args.reuse:
+        shutil.rmtree(work / "store", ignore_errors=True)
     cohort.mkdir(parents=True, exist_ok=True)
 
     if not args.reuse:
