@@ -54,7 +54,7 @@ COMMANDS = {
         "--physiology shared --n-subjects 10 --hours 2 --folds 3 --seeds 0 --schemes "
         f"4class --max-epochs 6 --no-references --quiet --out {RESULTS}/synthetic_paper_setting"),
     "speed": ("python benchmarks/bench_night.py --threads 1 --student-epochs 20 "
-              "--teacher-epochs 4"),
+              "--teacher-epochs 20"),
     "demo": f"sleepkd demo --quiet --out {RESULTS}/demo_run",
 }
 
