@@ -165,7 +165,8 @@ def test_failed_epochs_are_shaded_on_the_hypnogram():
 
 @pytest.mark.parametrize("args", [["frobnicate"], [], ["predict"],
                                   ["demo", "--hours", "x"], ["demo", "--n-subjects", "2"],
-                                  ["experiment", "--teacher-epochs", "0"]])
+                                  ["experiment", "--teacher-epochs", "0"],
+                                  ["experiment", "--models", "epoch", "--teacher-epochs", "5"]])
 def test_bad_usage_exits_2(capsys, args):
     assert main(args) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("sleepkd: error: ")

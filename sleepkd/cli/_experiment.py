@@ -92,6 +92,9 @@ def _check_args(args) -> None:
         raise UsageError("--max-epochs must be at least 1")
     if args.teacher_epochs is not None and args.teacher_epochs < 1:
         raise UsageError("--teacher-epochs must be at least 1")
+    if args.teacher_epochs is not None and args.models != "night":
+        raise UsageError("--teacher-epochs sets the night teacher (--models night); the "
+                         "per-epoch models train for --max-epochs")
     if len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds has duplicates")
 
