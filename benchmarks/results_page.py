@@ -12,7 +12,7 @@ own files; the page includes them unchanged):
    evidence of the night students (5 folds x 3 seeds), and the same evidence on
    semi-real nights (real slpdb beats and stages, synthesised EEG);
 3. the paper's setting (U-Time on raw 30-s epochs for both networks);
-4. speed: ``benchmarks/bench_night.py``;
+4. speed: ``benchmarks/bench_night.py`` and ``benchmarks/bench_frontend_vs_sleepecg.py``;
 5. the demo's table.
 
 Takes several hours on a 2-core CPU. ``--only NAME ...`` runs some of them; ``--list``
@@ -55,6 +55,8 @@ COMMANDS = {
         f"4class --max-epochs 6 --no-references --quiet --out {RESULTS}/synthetic_paper_setting"),
     "speed": ("python benchmarks/bench_night.py --threads 1 --student-epochs 20 "
               "--teacher-epochs 20"),
+    # needs sleepecg (the "sleepecg" extra); the page quotes three runs of it
+    "frontend": "python benchmarks/bench_frontend_vs_sleepecg.py --repeats 9",
     "demo": f"sleepkd demo --quiet --out {RESULTS}/demo_run",
 }
 

@@ -253,3 +253,59 @@ def test_detection_cache_compares_bytes_and_copes_with_large_inputs(monkeypatch)
     assert "digest" in _beats._CACHE["entry"] and "rows" not in _beats._CACHE["entry"]
     monkeypatch.setattr(_beats, "_detect_beats_rows", lambda *a: pytest.fail("no hit"))
     assert all(np.array_equal(a, b) for a, b in zip(first.peaks, detect_beats_rows(X.copy(), fs).peaks))
+
+
+def _template_correlation_reference(cleaned, peaks):
+    """The gate's score written plainly (np.median, boolean masks, np.nanmean)."""
+    if peaks.size < 2:
+        return np.nan
+    half = int(np.median(np.diff(peaks)) // 2)
+    if half < 1:
+        return np.nan
+    inside = peaks[(peaks >= half) & (peaks + half < cleaned.size)]
+    if inside.size < 2:
+        return np.nan
+    beats = np.stack([cleaned[p - half:p + half] for p in inside])
+    beats = beats - beats.mean(axis=1, keepdims=True)
+    template = beats.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = beats @ template / (np.linalg.norm(beats, axis=1) * np.linalg.norm(template))
+    return float(np.nanmean(corr)) if np.any(np.isfinite(corr)) else np.nan
+
+
+def test_template_correlation_matches_its_plain_formula():
+    fs = 256.0
+    rng = np.random.default_rng(7)
+    ecg, _, _ = synth_ecg_rows(6, fs, noise_sd=0.1, rng=1)
+    rows = np.vstack([clean_ecg_rows(ecg, fs), rng.normal(size=(3, ecg.shape[1]))])
+    found = detect_beats_rows(ecg, fs, min_template_corr=None).peaks
+    cases = [(row, p) for row, p in zip(rows, found)]
+    cases += [(rows[-1], np.sort(rng.choice(rows.shape[1], 25, replace=False))) for _ in range(3)]
+    cases += [  # edge cases: 1 beat, beats at the very edges, a flat stretch, half < 1
+        (rows[0], found[0][:1]), (rows[0], np.array([0, 3, rows.shape[1] - 1])),
+        (np.zeros(500), np.array([100, 200, 300])), (rows[0], np.array([10, 11, 12])),
+    ]
+    for row, peaks in cases:
+        expected = _template_correlation_reference(row, peaks)
+        got = _beats.template_correlation(row, peaks)
+        if np.isnan(expected):
+            assert np.isnan(got)
+        else:
+            assert got == pytest.approx(expected, abs=1e-12)
+    assert any(not np.isnan(_template_correlation_reference(r, p)) for r, p in cases)
+
+
+def test_rr_intervals_of_all_rows_at_once_equal_row_by_row():
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        rows = [np.sort(rng.uniform(0, 30, rng.integers(0, 7))) for _ in range(rng.integers(0, 6))]
+        rr, ends, n_rr, n_bad = _beats.rr_intervals(rows, 30.0, 200.0)
+        assert len(rr) == len(ends) == len(rows)
+        expected_bad = 0
+        for times, row_rr, row_ends in zip(rows, rr, ends):
+            diffs = np.diff(times)
+            bad = (diffs < 0.3) | (diffs > 2.0)
+            expected_bad += int(bad.sum())
+            np.testing.assert_array_equal(row_rr, np.where(bad, np.nan, diffs))
+            np.testing.assert_array_equal(row_ends, times[1:])
+        assert n_rr == sum(max(t.size - 1, 0) for t in rows) and n_bad == expected_bad

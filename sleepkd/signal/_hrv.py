@@ -20,6 +20,7 @@ from sleepkd.signal._beats import (
     log_beat_report,
     rr_intervals,
 )
+from sleepkd.signal._zero_phase import resolve_n_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -122,10 +123,15 @@ def hrv_from_beats(
     >>> [round(float(v), 3) for v in feats[0, :5]]
     [1000.0, 60.0, 0.0, 0.0, 0.0]
     """
+    return _hrv_and_counts(beat_times, duration, min_hr, max_hr)[0]
+
+
+def _hrv_and_counts(beat_times: list, duration, min_hr: float, max_hr: float) -> tuple[np.ndarray, int, int]:
+    """:func:`hrv_from_beats`, and the RR intervals seen and discarded (for the report)."""
     beat_times = [np.asarray(t, dtype=np.float64).ravel() for t in beat_times]
     n_rows = len(beat_times)
     durations = np.broadcast_to(np.asarray(duration, dtype=np.float64), (n_rows,))
-    rr, end_times, _, _ = rr_intervals(beat_times, min_hr, max_hr)
+    rr, end_times, n_rr, n_discarded = rr_intervals(beat_times, min_hr, max_hr)
     rr_ms = _pad_rows([r * 1000.0 for r in rr])
     n_usable = np.sum(~np.isnan(rr_ms), axis=1)
     diffs = np.diff(rr_ms, axis=1)  # NaN next to a discarded interval or padding
@@ -148,7 +154,7 @@ def hrv_from_beats(
         features[rows, 5:] = _frequency_features(
             [rr[i] * 1000.0 for i in rows], [end_times[i] for i in rows], float(dur)
         )
-    return features
+    return features, n_rr, n_discarded
 
 
 def _frequency_features(rr_ms: list, end_times: list, duration: float) -> np.ndarray:
@@ -246,12 +252,15 @@ class HRVFeatures(TransformerMixin, BaseEstimator):
         :func:`~sleepkd.signal.detect_rpeaks`); None disables it.
     method : {"neurokit", "sleepecg"}, default "neurokit"
         R-peak detector (see :func:`~sleepkd.signal.detect_rpeaks`). ``"sleepecg"``
-        runs about 2.5 times faster (the front-end benchmark's 8-hour night) and
+        runs about 2.5-3 times faster (the front-end benchmark's 8-hour night) and
         needs the optional extra (``pip install "sleepkd[sleepecg]"``); without it
         ``"neurokit"`` runs and a warning is logged once.
     epoch_seconds : float or None, default 30.0
         Rows must last a whole number of epochs of this length at ``fs``; None skips
         the check.
+    n_jobs : int or None, default None
+        Threads for the detector's zero-phase filters (None: 1; -1: all cores). The
+        beats found do not depend on it.
 
     Attributes
     ----------
@@ -277,6 +286,7 @@ class HRVFeatures(TransformerMixin, BaseEstimator):
         min_template_corr: float | str | None = DEFAULT_MIN_TEMPLATE_CORR,
         method: str = "neurokit",
         epoch_seconds: float | None = 30.0,
+        n_jobs: int | None = None,
     ):
         self.fs = fs
         self.min_hr = min_hr
@@ -285,17 +295,20 @@ class HRVFeatures(TransformerMixin, BaseEstimator):
         self.min_template_corr = min_template_corr
         self.method = method
         self.epoch_seconds = epoch_seconds
+        self.n_jobs = n_jobs
 
     def _check_params(self) -> float:
         fs = check_detection_params(self.fs, self.method, self.min_template_corr, self.min_hr, self.max_hr)
+        resolve_n_jobs(self.n_jobs)
         check_fill(self.fill, allow_none=True)
         return fs
 
     def _features(self, X: np.ndarray, fs: float) -> np.ndarray:
-        beats = detect_beats_rows(X, fs, method=self.method, min_template_corr=self.min_template_corr)
+        beats = detect_beats_rows(
+            X, fs, method=self.method, min_template_corr=self.min_template_corr, n_jobs=self.n_jobs
+        )
         times = [p / fs for p in beats.peaks]
-        _, _, n_rr, n_discarded = rr_intervals(times, self.min_hr, self.max_hr)
-        features = hrv_from_beats(times, X.shape[1] / fs, self.min_hr, self.max_hr)
+        features, n_rr, n_discarded = _hrv_and_counts(times, X.shape[1] / fs, self.min_hr, self.max_hr)
         n_unusable = int(np.isnan(features[:, 0]).sum())
         action = "their features are NaN" if self.fill is None else "their features are filled"
         log_beat_report(

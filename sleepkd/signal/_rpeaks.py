@@ -48,7 +48,7 @@ def detect_rpeaks(
           are 30-100 times slower (Christov).
         - ``"sleepecg"``: sleepecg's Pan-Tompkins detector (its C extension); on
           30-s epochs its peak finding is about 3 times faster than neurokit2's
-          (on an 8-hour night the whole front-end about 2.5 times); needs the optional extra
+          (on an 8-hour night the whole front-end about 2.5-3 times); needs the optional extra
           (``pip install "sleepkd[sleepecg]"``). Without it, ``"neurokit"`` runs
           instead and a warning saying so is logged once per process.
 
