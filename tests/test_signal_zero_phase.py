@@ -1,5 +1,7 @@
 """sosfiltfilt_rows: scipy's sosfiltfilt numbers, in blocks, on threads; and n_jobs."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 import scipy.signal
@@ -8,17 +10,20 @@ from _ecg_fixtures import synth_ecg_rows
 from sleepkd.signal import BandpassFilter, HeartRateTransformer, HRVFeatures
 from sleepkd.signal import _beats, _zero_phase
 from sleepkd.signal._beats import _sleepecg_c_routines, sleepecg_sos
-from sleepkd.signal._zero_phase import BLOCK_ROWS, sosfiltfilt_rows
+from sleepkd.signal._zero_phase import rows_per_block, sosfiltfilt_rows
 
 BANDPASS = scipy.signal.butter(4, (0.5, 40.0), btype="bandpass", fs=256.0, output="sos")
 DETECTOR = sleepecg_sos(256.0, power_line=True)  # band-pass and FIR sections
 
 
 @pytest.mark.parametrize("sos", [BANDPASS, DETECTOR], ids=["bandpass", "detector"])
-@pytest.mark.parametrize("n_rows", [1, BLOCK_ROWS, 2 * BLOCK_ROWS + 3])
+@pytest.mark.parametrize("n_rows", [1, 8, 19])
 @pytest.mark.parametrize("path", ["in-place", "public"])
-def test_equals_scipy_sosfiltfilt_bit_for_bit(sos, n_rows, path):
+def test_equals_scipy_sosfiltfilt_bit_for_bit(sos, n_rows, path, monkeypatch):
     X = np.random.default_rng(n_rows).normal(size=(n_rows, 900))
+    # Blocks of 8 rows: several blocks, a partial last one, and threads with work.
+    monkeypatch.setattr(_zero_phase, "BLOCK_BYTES", 8 * 8 * (900 + 2 * 27))
+    assert rows_per_block(n_rows, 900 + 2 * 27) == min(8, n_rows)
     expected = scipy.signal.sosfiltfilt(sos, X, axis=-1)
     inplace = None if path == "in-place" else False
     for n_jobs in (None, 1, 2, -1):
@@ -51,6 +56,29 @@ def test_every_padlen_and_layout(n_times):
         )
 
 
+def test_one_long_row_needs_no_more_memory_than_scipy():
+    # A whole recording as one row (detect_rpeaks): buffers of one row, not a block's.
+    x = np.random.default_rng(0).normal(size=(1, 200_000))
+    peaks = []
+    for func in (lambda: scipy.signal.sosfiltfilt(BANDPASS, x), lambda: sosfiltfilt_rows(BANDPASS, x)):
+        tracemalloc.start()
+        func()
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] <= peaks[0]  # scipy: about 5 copies of the row; here 3
+
+
+def test_read_only_coefficients_and_bad_inputs():
+    sos = BANDPASS.copy()
+    sos.flags.writeable = False  # e.g. from a joblib memmap
+    x = np.random.default_rng(1).normal(size=(3, 300))
+    np.testing.assert_array_equal(sosfiltfilt_rows(sos, x), scipy.signal.sosfiltfilt(BANDPASS, x))
+    with pytest.raises(ValueError, match="real"):
+        sosfiltfilt_rows(BANDPASS, x + 1j)
+    with pytest.raises(TypeError):
+        sosfiltfilt_rows(BANDPASS, x, padlen=3.5)
+
+
 def test_bad_arguments():
     X = np.zeros((2, 10))
     with pytest.raises(ValueError, match="padlen=10 must be .* smaller than the row length 10"):
@@ -64,7 +92,8 @@ def test_bad_arguments():
 
 def test_transformers_give_the_same_output_for_any_n_jobs():
     fs = 256.0
-    X, _, _ = synth_ecg_rows(2 * BLOCK_ROWS + 5, fs, noise_sd=0.05, rng=4)
+    X, _, _ = synth_ecg_rows(140, fs, noise_sd=0.05, rng=4)  # 3 blocks of 30-s rows
+    assert rows_per_block(140, X.shape[1] + 54) < 70
     methods = ["neurokit"] + (["sleepecg"] if _sleepecg_c_routines() is not None else [])
     serial = BandpassFilter(fs=fs).fit_transform(X)
     np.testing.assert_array_equal(BandpassFilter(fs=fs, n_jobs=2).fit_transform(X), serial)

@@ -1,10 +1,11 @@
 """Zero-phase filtering of many rows: ``scipy.signal.sosfiltfilt``, in cache-sized blocks.
 
 :func:`sosfiltfilt_rows` gives the numbers of ``scipy.signal.sosfiltfilt(sos, X,
-axis=-1, padlen=padlen)`` (odd extension, initial conditions from
-``scipy.signal.sosfilt_zi``), computed differently:
+axis=-1, padlen=padlen)`` on ``X`` cast to float64 (odd extension, initial conditions
+from ``scipy.signal.sosfilt_zi``), computed differently:
 
-* Rows are filtered in blocks of :data:`BLOCK_ROWS` (a few MB), each block through
+* Rows are filtered in blocks of about :data:`BLOCK_BYTES` (at least one row; 68 rows
+  of 30 s at 256 Hz), each block through
   one odd-extension buffer and one reversed buffer that are reused, so the forward
   pass, the reversal and the backward pass read memory that is still in the CPU's
   cache. ``sosfiltfilt`` on a whole 8-hour night (960 x 7680 samples) makes three
@@ -25,13 +26,19 @@ version no longer has it, the public ``scipy.signal.sosfilt`` is called per bloc
 
 from __future__ import annotations
 
+import operator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.signal
 
-#: Rows per block (64 rows of 30 s at 256 Hz: about 4 MB per buffer).
-BLOCK_ROWS = 64
+#: Size of one block's buffer (bytes): as many rows as fit, at least one.
+BLOCK_BYTES = 4 * 2**20
+
+
+def rows_per_block(n_rows: int, n_samples: int) -> int:
+    """Rows of ``n_samples`` float64 values that fit in :data:`BLOCK_BYTES` (1 to n_rows)."""
+    return max(1, min(n_rows, BLOCK_BYTES // (8 * max(n_samples, 1))))
 
 
 def _private_sosfilt():
@@ -73,14 +80,14 @@ def sosfiltfilt_rows(
     n_jobs: int | None = None,
     _inplace=None,
 ) -> np.ndarray:
-    """``scipy.signal.sosfiltfilt(sos, X, axis=-1, padlen=padlen)`` for 2-D ``X``.
+    """``scipy.signal.sosfiltfilt(sos, X.astype(float64), axis=-1, padlen=padlen)``, 2-D ``X``.
 
     Parameters
     ----------
     sos : ndarray, shape (n_sections, 6)
         Second-order sections.
     X : ndarray, shape (n_rows, n_times)
-        Rows to filter (any memory layout and real dtype; filtered in float64, one
+        Real rows to filter (any memory layout and real dtype; cast to float64 one
         block at a time, so float32 input is never copied whole).
     padlen : int or None
         Samples of odd extension at each end (None: scipy's default for ``sos``).
@@ -94,33 +101,38 @@ def sosfiltfilt_rows(
     Raises
     ------
     ValueError
-        If ``padlen`` is not smaller than the row length (as scipy), or for a bad
-        ``n_jobs``.
+        If ``padlen`` is not smaller than the row length (as scipy), ``X`` is complex
+        or not 2-D, or for a bad ``n_jobs``.
     """
-    sos = np.ascontiguousarray(sos, dtype=np.float64)
+    # A private, writable copy: scipy's in-place loop refuses read-only buffers.
+    sos = np.array(sos, dtype=np.float64, order="C")
     X = np.asarray(X)
+    if X.dtype.kind == "c":
+        raise ValueError("X must be real; complex rows are not supported.")
     if X.dtype.kind not in "biuf":
         X = X.astype(np.float64)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (rows, times), got shape {X.shape}.")
     n_rows, n_times = X.shape
-    pad = default_padlen(sos) if padlen is None else int(padlen)
+    pad = default_padlen(sos) if padlen is None else operator.index(padlen)
     if pad < 0 or pad >= n_times:
         raise ValueError(
             f"padlen={pad} must be at least 0 and smaller than the row length {n_times} "
             "(the odd extension reflects the signal about its ends)."
         )
-    n_threads = min(resolve_n_jobs(n_jobs), max(1, -(-n_rows // BLOCK_ROWS)))
+    block = rows_per_block(n_rows, n_times + 2 * pad)
+    starts = list(range(0, n_rows, block))
+    n_threads = min(resolve_n_jobs(n_jobs), max(1, len(starts)))
     inplace = _private_sosfilt() if _inplace is None else (_inplace or None)
     zi = scipy.signal.sosfilt_zi(sos)  # (n_sections, 2), steady state for a unit step
     out = np.empty((n_rows, n_times))
-    starts = list(range(0, n_rows, BLOCK_ROWS))
 
     def run(worker: int) -> None:
-        ext = np.empty((BLOCK_ROWS, n_times + 2 * pad))
+        # Each thread has its own buffers and writes its own rows of `out`.
+        ext = np.empty((block, n_times + 2 * pad))
         rev = np.empty_like(ext)
         for start in starts[worker::n_threads]:
-            stop = min(start + BLOCK_ROWS, n_rows)
+            stop = min(start + block, n_rows)
             _filter_block(sos, zi, X[start:stop], pad, ext[: stop - start], rev[: stop - start],
                           out[start:stop], inplace)
 
