@@ -34,6 +34,8 @@ RESULTS = "docs/results"
 COMMANDS = {
     "slpdb": "python benchmarks/slpdb_night_student.py",  # run here as --models night,
     # then --models context --max-epochs 20, in two processes
+    "slpdb_3seeds": ("python benchmarks/slpdb_night_student.py --models night --seeds 0 1 2 "
+                     "--out benchmarks/results/slpdb_night_student_3seeds.md"),
     "slpdb_search": "python benchmarks/night_slpdb.py",
     # needs `pip install keras` (sleepecg's pretrained MESA models, Keras 3 on torch)
     "slpdb_sleepecg": "python benchmarks/slpdb_sleepecg_reference.py",
