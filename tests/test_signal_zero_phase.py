@@ -25,9 +25,8 @@ def test_equals_scipy_sosfiltfilt_bit_for_bit(sos, n_rows, path, monkeypatch):
     monkeypatch.setattr(_zero_phase, "BLOCK_BYTES", 8 * 8 * (900 + 2 * 27))
     assert rows_per_block(n_rows, 900 + 2 * 27) == min(8, n_rows)
     expected = scipy.signal.sosfiltfilt(sos, X, axis=-1)
-    inplace = None if path == "in-place" else False
     for n_jobs in (None, 1, 2, -1):
-        out = sosfiltfilt_rows(sos, X, n_jobs=n_jobs, _inplace=inplace)
+        out = sosfiltfilt_rows(sos, X, n_jobs=n_jobs, _private_loop=path == "in-place")
         assert out.flags.c_contiguous and out.dtype == np.float64
         np.testing.assert_array_equal(out, expected)
 

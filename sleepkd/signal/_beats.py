@@ -250,17 +250,12 @@ def clean_ecg_rows(X: np.ndarray, fs: float, n_jobs: int | None = None) -> np.nd
     """
     X = np.asarray(X, dtype=np.float64)
     sos = scipy.signal.butter(5, 0.5, btype="highpass", fs=fs, output="sos")
-    padlen = min(default_sosfiltfilt_padlen(sos), X.shape[-1] - 1)
+    padlen = min(default_padlen(sos), X.shape[-1] - 1)
     cleaned = sosfiltfilt_rows(sos, X, padlen=max(padlen, 0), n_jobs=n_jobs)
     width = int(fs / 50) if fs >= 100 else 2
     kernel = np.ones(width)
     padlen = min(3 * width, X.shape[-1] - 1)
     return scipy.signal.filtfilt(kernel, [width], cleaned, axis=-1, method="pad", padlen=max(padlen, 0))
-
-
-def default_sosfiltfilt_padlen(sos: np.ndarray) -> int:
-    """The ``padlen`` that ``scipy.signal.sosfiltfilt`` uses by default for ``sos``."""
-    return default_padlen(np.asarray(sos))
 
 
 def _median_of_few(values: np.ndarray) -> float:

@@ -10,8 +10,8 @@ import scipy.sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sleepkd.signal._beats import check_epoch_length, default_sosfiltfilt_padlen
-from sleepkd.signal._zero_phase import resolve_n_jobs, sosfiltfilt_rows
+from sleepkd.signal._beats import check_epoch_length
+from sleepkd.signal._zero_phase import default_padlen, resolve_n_jobs, sosfiltfilt_rows
 from sleepkd.utils._validation import check_sampling_rate, check_signal_array
 
 
@@ -196,12 +196,11 @@ class BandpassFilter(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "sos_")
         X = self._validate(X, reset=False)
         n_times = X.shape[-1]
-        padlen = min(default_sosfiltfilt_padlen(np.asarray(self.sos_)), n_times - 1)
-        # np.array copies: sosfilt needs writable coefficients (sos_ may come from a
-        # read-only memmap after joblib loading).
-        sos = np.array(self.sos_, dtype=np.float64)
+        padlen = min(default_padlen(np.asarray(self.sos_)), n_times - 1)
+        # sosfiltfilt_rows copies the coefficients itself (sos_ may be a read-only
+        # memmap after joblib loading).
         rows = X.reshape(-1, n_times)  # channels of 3-D input are rows like any other
-        filtered = sosfiltfilt_rows(sos, rows, padlen=padlen, n_jobs=self.n_jobs)
+        filtered = sosfiltfilt_rows(self.sos_, rows, padlen=padlen, n_jobs=self.n_jobs)
         return filtered.reshape(X.shape).astype(X.dtype, copy=False)
 
     def __sklearn_tags__(self):
