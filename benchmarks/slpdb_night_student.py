@@ -10,9 +10,15 @@ each side). Both are 4-class models; the 3-class scores merge Light and Deep
 probabilities into NREM. Scores are pooled over every scored test epoch of the 12
 folds; the per-fold spread is the mean +- std of the test subjects' kappas.
 
-Run: ``OMP_NUM_THREADS=1 python benchmarks/slpdb_night_student.py`` (about 10-20 min
-on 2 cores; ``--seeds 0 1 2`` averages the probabilities of several seeds per fold,
-``--quick`` for 3 folds). Writes ``benchmarks/results/slpdb_night_student.md``.
+Each model is a :class:`~sleepkd.SeedEnsemble` (what ``sleepkd train`` writes: seeds
+0, 1, 2, ... with probabilities averaged); the table has a row for each ensemble size
+of ``--members`` (default 1, 3 and 5), read from the first members of one fit of the
+largest ensemble (the mean of its first k members is exactly ``SeedEnsemble(n_members=k,
+random_state=0)``).
+
+Run: ``OMP_NUM_THREADS=1 python benchmarks/slpdb_night_student.py`` (about 30 min on
+2 cores for 5 members of the night student and 5 of ContextNet; ``--quick`` for 3
+folds). Writes ``benchmarks/results/slpdb_night_student.md``.
 """
 
 from __future__ import annotations
@@ -44,7 +50,8 @@ def _scores(y_true, proba, classes, scheme):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--members", type=int, nargs="+", default=[1, 3, 5],
+                        help="ensemble sizes to report (seeds 0, 1, ...; default: 1 3 5)")
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--models", nargs="+", choices=("night", "context"),
                         default=["night", "context"], help="models to run (default: both)")
@@ -73,52 +80,62 @@ def main(argv=None) -> None:
              "context": f"ContextNet (per-epoch, +-{CONTEXT_EPOCHS} epochs)"}
     models = {names[kind]: kind for kind in args.models}
 
+    from sleepkd import SeedEnsemble
+
+    n_members = max(args.members)
     results = {}
     for name, kind in models.items():
-        proba = np.zeros((len(y), 4))
+        # per member: out-of-fold probabilities of every row
+        proba = np.zeros((n_members, len(y), 4))
         classes, start, n_train = None, time.perf_counter(), 0
         for train, test in folds:
-            fold_proba = []
-            for seed in args.seeds:
-                if kind == "night":
-                    est = night_student(max_epochs=max_epochs, random_state=seed)
-                    est.fit(data.X[train], y[train], nights=nights[train], groups=groups[train])
-                    fold_proba.append(est.predict_proba(data.X[test], nights=nights[test]))
-                else:
-                    scored = train[y[train] != "?"]
-                    est = context_student(max_epochs=max(max_epochs // 2, 1), random_state=seed)
-                    est.fit(X_ctx[scored], y[scored], groups=groups[scored])
-                    fold_proba.append(est.predict_proba(X_ctx[test]))
-                n_train += int(np.sum(y[train] != "?"))
-                if classes is None:
-                    classes = list(est.classes_)
-                if list(est.classes_) != classes:
-                    raise RuntimeError("a fold lacks a class")
-            proba[test] = np.mean(fold_proba, axis=0)
+            if kind == "night":
+                ensemble = SeedEnsemble(night_student(max_epochs=max_epochs),
+                                        n_members=n_members, random_state=0)
+                ensemble.fit(data.X[train], y[train], nights=nights[train],
+                             groups=groups[train])
+                members = [m.predict_proba(data.X[test], nights=nights[test])
+                           for m in ensemble.estimators_]
+            else:
+                scored = train[y[train] != "?"]
+                ensemble = SeedEnsemble(context_student(max_epochs=max(max_epochs // 2, 1)),
+                                        n_members=n_members, random_state=0)
+                ensemble.fit(X_ctx[scored], y[scored], groups=groups[scored])
+                members = [m.predict_proba(X_ctx[test]) for m in ensemble.estimators_]
+            n_train += int(np.sum(y[train] != "?"))
+            if classes is None:
+                classes = list(ensemble.classes_)
+            if list(ensemble.classes_) != classes:
+                raise RuntimeError("a fold lacks a class")
+            proba[:, test] = members
         elapsed = time.perf_counter() - start
         scored = y != "?"
-        row = {"time": elapsed}
-        for scheme in ("4class", "3class"):
-            y_true, y_pred, pooled = _scores(y[scored], proba[scored], classes, scheme)
-            per_subject = []
-            for subject in sorted(set(groups)):
-                rows = groups[scored] == subject
-                if len(set(y_true[rows]) | set(y_pred[rows])) > 1:
-                    per_subject.append(cohen_kappa_score(y_true[rows], y_pred[rows]))
-            row[scheme] = (*pooled, np.mean(per_subject), np.std(per_subject, ddof=1))
-        results[name] = row
-        print(name, row, flush=True)
+        for k in sorted(set(args.members)):
+            row = {"time": elapsed * k / n_members}
+            mean = proba[:k].mean(axis=0)
+            for scheme in ("4class", "3class"):
+                y_true, y_pred, pooled = _scores(y[scored], mean[scored], classes, scheme)
+                per_subject = []
+                for subject in sorted(set(groups)):
+                    rows = groups[scored] == subject
+                    if len(set(y_true[rows]) | set(y_pred[rows])) > 1:
+                        per_subject.append(cohen_kappa_score(y_true[rows], y_pred[rows]))
+                row[scheme] = (*pooled, np.mean(per_subject), np.std(per_subject, ddof=1))
+            label = f"{name}, {k} seed{'s' if k > 1 else ''}"
+            results[label] = row
+            print(label, row, flush=True)
 
     lines = [
         "# slpdb, leave one subject out: the package's night student",
         "",
         f"`python benchmarks/slpdb_night_student.py{' --quick' if args.quick else ''}"
-        f"{' --seeds ' + ' '.join(map(str, args.seeds)) if args.seeds != [0] else ''}"
+        f"{' --members ' + ' '.join(map(str, args.members)) if args.members != [1, 3, 5] else ''}"
         f"{' --models ' + ' '.join(args.models) if args.models != ['night', 'context'] else ''}"
         f"{f' --max-epochs {args.max_epochs}' if args.max_epochs != 60 else ''}`: "
         f"{len(folds)} folds (GroupKFold by subject, {n_subjects} subjects, 14 real slpdb "
         f"records: real beats and expert stages), {int((y != '?').sum())} scored epochs, "
-        f"seeds {args.seeds} (probabilities averaged per fold), 1 torch thread, "
+        "each model a SeedEnsemble of seeds 0, 1, ... (probabilities averaged; a row per "
+        "ensemble size, time = its share of the fit), 1 torch thread, "
         f"{platform.machine()}. Scores pooled over all scored test epochs; fold = mean +- "
         "std of the test subjects' kappas. 3-class scores merge the 4-class model's Light "
         "and Deep probabilities.",

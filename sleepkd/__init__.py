@@ -25,6 +25,7 @@ _LAZY = {
     "DistilledECGStager": "sleepkd.distillation._stager",
     "EEGNightTeacher": "sleepkd.distillation._night_estimators",
     "ECGNightStudent": "sleepkd.distillation._night_estimators",
+    "SeedEnsemble": "sleepkd.distillation._ensemble",
     "instantaneous_heart_rate": "sleepkd.signal._ihr",
 }
 
@@ -33,6 +34,7 @@ __all__ = sorted(_LAZY) + ["__version__"]
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from sleepkd.datasets._recording import Recording
     from sleepkd.distillation._estimators import ECGStudent, EEGTeacher
+    from sleepkd.distillation._ensemble import SeedEnsemble
     from sleepkd.distillation._night_estimators import ECGNightStudent, EEGNightTeacher
     from sleepkd.distillation._stager import DistilledECGStager
     from sleepkd.signal._filter import BandpassFilter

@@ -166,7 +166,8 @@ def test_failed_epochs_are_shaded_on_the_hypnogram():
 @pytest.mark.parametrize("args", [["frobnicate"], [], ["predict"],
                                   ["demo", "--hours", "x"], ["demo", "--n-subjects", "2"],
                                   ["experiment", "--teacher-epochs", "0"],
-                                  ["experiment", "--models", "epoch", "--teacher-epochs", "5"]])
+                                  ["experiment", "--models", "epoch", "--teacher-epochs", "5"],
+                                  ["train", ".", "--members", "0"]])
 def test_bad_usage_exits_2(capsys, args):
     assert main(args) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("sleepkd: error: ")
@@ -268,7 +269,8 @@ def test_predict_refuses_a_pickle_without_allow_pickle(bundle, recording, capsys
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """'sleepkd train' on 4 shipped slpdb records (2 training epochs: tiny, fast)."""
+    """'sleepkd train' on 4 shipped slpdb records (2 training epochs: tiny, fast), the
+    default seed ensemble of 3 members."""
     from sleepkd.datasets import slpdb_path
 
     out = tmp_path_factory.mktemp("train") / "model.sleepkd"
@@ -292,6 +294,16 @@ def test_train_then_predict_a_slpdb_record(trained, tmp_path, capsys):
     np.testing.assert_allclose(table.filter(like="p_").sum(axis=1), 1.0, atol=1e-3)
     assert set(table["hr_quality"]) <= {"ok", "gap"}
     assert "Staged" in capsys.readouterr().out
+
+
+def test_train_writes_a_seed_ensemble_by_default(trained):
+    from sleepkd import SeedEnsemble
+    from sleepkd.io._model_file import load_model_file
+
+    model = load_model_file(trained)
+    assert isinstance(model.estimator, SeedEnsemble) and model.info["members"] == 3
+    assert model.estimator.seeds_ == [0, 1, 2]
+    assert "a mean of 3 seeds" in model.describe()
 
 
 def test_predict_reads_a_csv_of_beat_times(trained, tmp_path):
@@ -329,7 +341,7 @@ def test_train_runs_the_cascade_when_every_recording_has_an_eeg(tmp_path, monkey
     assert all(rec.eeg is not None for rec in recordings)
     monkeypatch.setattr(_train, "_read_recordings", lambda folder, records: recordings)
     out = tmp_path / "model.sleepkd"
-    assert main(["train", str(tmp_path), "--max-epochs", "1", "--quiet", "--out",
-                 str(out)]) == 0
+    assert main(["train", str(tmp_path), "--max-epochs", "1", "--members", "1", "--quiet",
+                 "--out", str(out)]) == 0
     model = load_model_file(out)
-    assert model.info["strategy"] == "sd+cl"
+    assert model.info["strategy"] == "sd+cl" and model.info["members"] == 1

@@ -1,6 +1,6 @@
 """sklearn's own estimator checks on every estimator: the per-epoch EEGTeacher and
-ECGStudent, the night-level EEGNightTeacher and ECGNightStudent, and DistilledECGStager
-with either kind of student.
+ECGStudent, the night-level EEGNightTeacher and ECGNightStudent, DistilledECGStager
+with either kind of student, and a SeedEnsemble of either kind of student.
 
 The networks are small here (MLPs, a one-layer convolutional night network) because
 sklearn's checks feed tiny 2-D feature arrays; the registered networks are exercised by
@@ -12,7 +12,8 @@ import pytest
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sleepkd import DistilledECGStager, ECGNightStudent, ECGStudent, EEGNightTeacher, EEGTeacher
+from sleepkd import (DistilledECGStager, ECGNightStudent, ECGStudent, EEGNightTeacher, EEGTeacher,
+                     SeedEnsemble)
 from tests._night_toy import TinyNightNet
 
 _FAST = dict(module="mlp", max_epochs=40, lr=1e-2, batch_size=32,
@@ -57,6 +58,8 @@ def _expected(estimator):
         ECGNightStudent(**_NIGHT),
         DistilledECGStager(student=ECGNightStudent(**_NIGHT), strategy="baseline",
                            validation_fraction=None, random_state=0),
+        SeedEnsemble(ECGStudent(**_FAST), n_members=2, random_state=0),
+        SeedEnsemble(ECGNightStudent(**_NIGHT), n_members=2, random_state=0),
     ],
     expected_failed_checks=_expected,
 )

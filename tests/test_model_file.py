@@ -129,3 +129,37 @@ def test_a_class_network_or_stager_student_is_handled(tmp_path):
     one = nights == nights[0]
     np.testing.assert_array_equal(loaded.estimator.predict_proba(X[one]),
                                   stager.predict_proba(X[one], nights=nights[one]))
+
+
+def test_seed_ensemble_round_trip_keeps_every_member(tmp_path):
+    from sleepkd import SeedEnsemble
+    from sleepkd.datasets import standardize_per_record
+    from sleepkd.signal import instantaneous_heart_rate
+
+    rng = np.random.default_rng(1)
+    X, y, nights = [], [], []
+    for night in range(3):
+        hr, _, _ = instantaneous_heart_rate(_beats(rng, 40), fs=2.0, n_epochs=40)
+        X.append(standardize_per_record(hr, np.zeros(40), scale="iqr"))
+        y.append(np.where((np.arange(40) // 10) % 2, "W", "N2"))
+        nights += [night] * 40
+    X, y, nights = np.concatenate(X), np.concatenate(y), np.array(nights)
+    student = ECGNightStudent(module="heart_rate_tcn", window=None, max_epochs=2,
+                              validation_fraction=None, verbose=0)
+    ensemble = SeedEnsemble(student, n_members=3, random_state=4).fit(X, y, nights=nights)
+    model = NightStagingModel(ensemble, fs_hr=2.0, scheme="3class", provenance="test")
+    loaded = load_model_file(save_model_file(model, tmp_path / "ensemble.sleepkd"))
+    assert isinstance(loaded.estimator, SeedEnsemble)
+    assert loaded.estimator.seeds_ == [4, 5, 6] and len(loaded.estimator.estimators_) == 3
+    beats = _beats(rng, 30)
+    np.testing.assert_array_equal(model.predict_beats(beats).filter(like="p_").to_numpy(),
+                                  loaded.predict_beats(beats).filter(like="p_").to_numpy())
+    # each member's weights came back, not the first member's three times
+    members = [m.predict_proba(X[:40]) for m in loaded.estimator.estimators_]
+    assert not np.allclose(members[0], members[1])
+    for before, after in zip(ensemble.estimators_, loaded.estimator.estimators_):
+        np.testing.assert_array_equal(before.predict_proba(X[:40]), after.predict_proba(X[:40]))
+    with zipfile.ZipFile(tmp_path / "ensemble.sleepkd") as archive:
+        described = json.loads(archive.read("model.json"))
+    assert described["estimator"]["class"] == "SeedEnsemble"
+    assert [m["params"]["random_state"] for m in described["estimator"]["members"]] == [4, 5, 6]

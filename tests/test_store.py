@@ -384,8 +384,9 @@ def test_train_from_the_store_then_predict(prepared, tmp_path):
     out, _, _ = prepared
     model_path = tmp_path / "store.sleepkd"
     assert main(["train", "--store", str(out), "--max-epochs", "2", "--scheme", "4class",
-                 "--out", str(model_path), "--quiet"]) == 0
+                 "--members", "2", "--out", str(model_path), "--quiet"]) == 0
     model = load_model_file(model_path)
+    assert len(model.estimator.estimators_) == 2  # a seed ensemble, trained from windows
     store = NightStore(out)
     name = store.names[0]
     beats = np.asarray(store.load(name)["beats"])

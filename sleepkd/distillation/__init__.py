@@ -10,6 +10,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "DistilledECGStager": "._stager",
         "EEGNightTeacher": "._night_estimators",
         "ECGNightStudent": "._night_estimators",
+        "SeedEnsemble": "._ensemble",
         "attention_map": "._losses",
         "attention_transfer_loss": "._losses",
         "distillation_loss": "._losses",

@@ -190,8 +190,12 @@ class NightStagingModel:
 
     def describe(self) -> str:
         """One paragraph: what the model expects and what it was trained on."""
-        student = getattr(self.estimator, "student_", self.estimator)
+        members = getattr(self.estimator, "estimators_", None)
+        first = self.estimator if members is None else members[0]
+        student = getattr(first, "student_", first)
         module = getattr(student, "module", "?")
+        if members is not None:
+            module = f"{module}, a mean of {len(members)} seeds"
         prep = "" if self.standardize is None else f", standardised per night ({self.standardize})"
         return (f"sleepkd {self.version} night-level staging model "
                 f"({type(self.estimator).__name__}, network {module}); {self.scheme} "

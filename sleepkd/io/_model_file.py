@@ -73,7 +73,8 @@ def save_model_file(model, path: str | os.PathLike) -> Path:
     ----------
     model : NightStagingModel
         The bundle; its estimator is an ECG student (or a ``DistilledECGStager``,
-        whose student is what is stored: only the student runs at prediction).
+        whose student is what is stored: only the student runs at prediction), or a
+        :class:`~sleepkd.SeedEnsemble` of them (every member is stored).
     path : str or path-like
         Destination; parent folders are created.
 
@@ -94,21 +95,6 @@ def save_model_file(model, path: str | os.PathLike) -> Path:
     if getattr(model, "format", None) not in kinds:
         raise ValueError(f"Expected a sleepkd model bundle ({', '.join(kinds)}), got "
                          f"{type(model).__name__}.")
-    estimator = getattr(model.estimator, "student_", model.estimator)
-    classes = _estimator_classes()
-    if type(estimator).__name__ not in classes or type(estimator) is not classes[
-            type(estimator).__name__]:
-        raise ValueError(f"{type(estimator).__name__} cannot be written as a safe file; "
-                         f"supported estimators: {sorted(classes)}.")
-    check_is_fitted(estimator, "net_")
-    params = estimator.get_params(deep=False)
-    # training-only settings that are not data: the loaded model predicts on the CPU
-    params["accelerator"] = None
-    params["device"] = "cpu"
-    if not isinstance(params["module"], str):
-        raise ValueError(
-            f"The network {params['module']!r} is a class, not a registered name: the "
-            "safe file rebuilds networks by name only; save this model with joblib.")
     described = {
         "format": FILE_FORMAT,
         "sleepkd_version": model.version,
@@ -117,17 +103,27 @@ def save_model_file(model, path: str | os.PathLike) -> Path:
             "fields": {k: _plain(v, f"model.{k}") for k, v in vars(model).items()
                        if k not in ("estimator", "format")},
         },
-        "estimator": {
-            "class": type(estimator).__name__,
-            "params": {k: _plain(v, f"estimator.{k}") for k, v in params.items()},
-            "classes": _plain(np.asarray(estimator.classes_).tolist(), "classes_"),
-            "input_shape": [int(d) for d in estimator.input_shape_],
-            "n_features_in": int(estimator.n_features_in_),
-            "distilled": estimator is not model.estimator,
-        },
     }
+    from sleepkd.distillation._ensemble import SeedEnsemble
+
+    if isinstance(model.estimator, SeedEnsemble):
+        check_is_fitted(model.estimator, "estimators_")
+        members = [_describe_estimator(m) for m in model.estimator.estimators_]
+        described["estimator"] = {
+            "class": "SeedEnsemble",
+            # the members' seeds are the data; a RandomState is not kept
+            "params": {"n_members": int(model.estimator.n_members),
+                       "random_state": (model.estimator.random_state if isinstance(
+                           model.estimator.random_state, int) else None)},
+            "seeds": [int(seed) for seed in model.estimator.seeds_],
+            "members": [spec for spec, _ in members],
+        }
+        state = {f"member{k}.{name}": tensor for k, (_, weights) in enumerate(members)
+                 for name, tensor in weights.items()}
+    else:
+        spec, state = _describe_estimator(model.estimator)
+        described["estimator"] = spec
     buffer = io.BytesIO()
-    state = {k: v.detach().cpu() for k, v in estimator.module_.state_dict().items()}
     torch.save(state, buffer)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,6 +133,38 @@ def save_model_file(model, path: str | os.PathLike) -> Path:
         archive.writestr(_WEIGHTS, buffer.getvalue())
     os.replace(tmp, path)  # never a half-written model file
     return path
+
+
+def _describe_estimator(fitted) -> tuple[dict, dict]:
+    """The description and weights of one fitted stager (the student of a cascade)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    estimator = getattr(fitted, "student_", fitted)
+    classes = _estimator_classes()
+    if type(estimator).__name__ not in classes or type(estimator) is not classes[
+            type(estimator).__name__]:
+        raise ValueError(f"{type(estimator).__name__} cannot be written as a safe file; "
+                         f"supported estimators: {sorted(classes)} (or a SeedEnsemble of "
+                         "them).")
+    check_is_fitted(estimator, "net_")
+    params = estimator.get_params(deep=False)
+    # training-only settings that are not data: the loaded model predicts on the CPU
+    params["accelerator"] = None
+    params["device"] = "cpu"
+    if not isinstance(params["module"], str):
+        raise ValueError(
+            f"The network {params['module']!r} is a class, not a registered name: the "
+            "safe file rebuilds networks by name only; save this model with joblib.")
+    spec = {
+        "class": type(estimator).__name__,
+        "params": {k: _plain(v, f"estimator.{k}") for k, v in params.items()},
+        "classes": _plain(np.asarray(estimator.classes_).tolist(), "classes_"),
+        "input_shape": [int(d) for d in estimator.input_shape_],
+        "n_features_in": int(estimator.n_features_in_),
+        "distilled": estimator is not fitted,
+    }
+    state = {k: v.detach().cpu() for k, v in estimator.module_.state_dict().items()}
+    return spec, state
 
 
 def load_model_file(path: str | os.PathLike):
@@ -201,15 +229,50 @@ def load_model_file(path: str | os.PathLike):
 
 def _rebuild(described: dict, state: dict):
     """The bundle and its fitted estimator, from the description and the weights."""
+    spec = described["estimator"]
+    if spec["class"] == "SeedEnsemble":
+        estimator = _rebuild_ensemble(spec, state)
+    else:
+        estimator = _rebuild_estimator(spec, state)
+    bundle = described["bundle"]
+    kinds = _bundle_kinds()
+    if bundle["format"] not in kinds:
+        raise ValueError(f"unknown model kind {bundle['format']!r}.")
+    return kinds[bundle["format"]](estimator=estimator, **bundle["fields"])
+
+
+def _rebuild_ensemble(spec: dict, state: dict):
+    from sleepkd.distillation._ensemble import SeedEnsemble
+
+    members = []
+    for k, member in enumerate(spec["members"]):
+        prefix = f"member{k}."
+        weights = {name[len(prefix):]: tensor for name, tensor in state.items()
+                   if name.startswith(prefix)}
+        members.append(_rebuild_estimator(member, weights))
+    if not members or len(spec["seeds"]) != len(members):
+        raise ValueError(f"the ensemble lists {len(members)} members and "
+                         f"{len(spec['seeds'])} seeds.")
+    unfitted = _estimator_classes()[spec["members"][0]["class"]](
+        **spec["members"][0]["params"])
+    ensemble = SeedEnsemble(unfitted, **spec["params"])
+    ensemble.estimators_ = members
+    ensemble.seeds_ = [int(seed) for seed in spec["seeds"]]
+    ensemble.classes_ = members[0].classes_
+    ensemble.n_features_in_ = members[0].n_features_in_
+    return ensemble
+
+
+def _rebuild_estimator(spec: dict, state: dict):
+    """One fitted stager from its description and its network's weights."""
     from sleepkd.distillation._losses import ClassificationLoss
     from sleepkd.distillation._nets import StagingNet
     from sleepkd.distillation._night_nets import NightStagingNet
 
-    spec = described["estimator"]
     classes = _estimator_classes()
     if spec["class"] not in classes:
         raise ValueError(f"unknown estimator {spec['class']!r}; expected one of "
-                         f"{sorted(classes)}.")
+                         f"{sorted(classes)} or SeedEnsemble.")
     estimator = classes[spec["class"]](**spec["params"])
     estimator.classes_ = np.asarray(spec["classes"])
     estimator.input_shape_ = tuple(spec["input_shape"])
@@ -224,8 +287,4 @@ def _rebuild(described: dict, state: dict):
                                batch_size=estimator.batch_size, device="cpu").initialize()
     estimator.net_.module_.eval()
     estimator.history_ = []
-    bundle = described["bundle"]
-    kinds = _bundle_kinds()
-    if bundle["format"] not in kinds:
-        raise ValueError(f"unknown model kind {bundle['format']!r}.")
-    return kinds[bundle["format"]](estimator=estimator, **bundle["fields"])
+    return estimator
