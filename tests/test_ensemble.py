@@ -137,11 +137,65 @@ def test_an_estimator_without_random_state_is_refused(nights):
         SeedEnsemble(GaussianNB()).fit(X, y)
 
 
-def test_random_state_instance_draws_distinct_seeds(nights):
-    X, _, y, night_ids, _ = nights
-    ensemble = SeedEnsemble(ECGNightStudent(**{**_NIGHT, "max_epochs": 1}), n_members=3,
-                            random_state=np.random.RandomState(0))
-    ensemble.fit(X, y, nights=night_ids)
-    again = SeedEnsemble(ECGNightStudent(**{**_NIGHT, "max_epochs": 1}), n_members=3,
-                         random_state=np.random.RandomState(0)).fit(X, y, nights=night_ids)
-    assert len(set(ensemble.seeds_)) == 3 and ensemble.seeds_ == again.seeds_
+def test_random_state_instance_draws_distinct_seeds():
+    def seeds():
+        return SeedEnsemble(ECGNightStudent(**_NIGHT), n_members=3,
+                            random_state=np.random.RandomState(0))._member_seeds()
+
+    assert len(set(seeds())) == 3 and seeds() == seeds()
+
+
+@pytest.mark.parametrize("role", ["student", "teacher"])
+def test_an_ensemble_inside_the_cascade_is_refused_with_a_pointer(nights, role):
+    X, X_eeg, y, night_ids, groups = nights
+    parts = {"student": ECGNightStudent(**_NIGHT), "teacher": EEGNightTeacher(**_NIGHT)}
+    parts[role] = SeedEnsemble(parts[role], n_members=2)
+    stager = DistilledECGStager(**parts, strategy="sd+cl")
+    with pytest.raises(ValueError, match=r"SeedEnsemble\(DistilledECGStager"):
+        stager.fit(X, y, X_eeg=X_eeg, nights=night_ids, groups=groups)
+
+
+def test_score_of_an_ensemble_of_cascades_leaves_unscored_rows_out(nights):
+    X, X_eeg, y, night_ids, groups = nights
+    y = y.astype(object)
+    y[::4] = "?"
+    stager = DistilledECGStager(student=ECGNightStudent(**_NIGHT), strategy="baseline",
+                                validation_fraction=None)
+    ensemble = SeedEnsemble(stager, n_members=2, random_state=0)
+    ensemble.fit(X, y, X_eeg=X_eeg, nights=night_ids, groups=groups)
+    pred = ensemble.predict(X, nights=night_ids)
+    scored = y != "?"
+    assert ensemble.score(X, y, nights=night_ids) == pytest.approx(
+        float(np.mean(pred[scored] == y[scored])))
+
+
+def test_sample_weight_of_score_can_be_routed(nights):
+    X, _, y, night_ids, groups = nights
+    weight = np.where(groups == groups[0], 3.0, 1.0)
+    ensemble = SeedEnsemble(ECGNightStudent(**_NIGHT), n_members=2, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        ensemble.set_score_request(sample_weight=True)
+        scores = cross_val_score(ensemble, X, y, cv=GroupKFold(2),
+                                 params={"nights": night_ids, "groups": groups,
+                                         "sample_weight": weight})
+        ensemble.set_score_request(sample_weight=None)
+    expected = []
+    for train, test in GroupKFold(2).split(X, y, groups):
+        est = clone(ensemble).fit(X[train], y[train], nights=night_ids[train],
+                                  groups=groups[train])
+        expected.append(est.score(X[test], y[test], sample_weight=weight[test],
+                                  nights=night_ids[test]))
+    np.testing.assert_allclose(scores, expected)
+
+
+def test_seeded_ensemble_is_tagged_deterministic():
+    student = ECGNightStudent(**_NIGHT)  # random_state None: each member gets one
+    assert not SeedEnsemble(student, random_state=0).__sklearn_tags__().non_deterministic
+    assert SeedEnsemble(student).__sklearn_tags__().non_deterministic
+
+
+@pytest.mark.parametrize("random_state", [-1, 2**32 - 2])
+def test_seeds_out_of_range_are_a_clear_error(random_state):
+    with pytest.raises(ValueError, match="seeds must lie in"):
+        SeedEnsemble(ECGNightStudent(**_NIGHT), n_members=3,
+                     random_state=random_state)._member_seeds()

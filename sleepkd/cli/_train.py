@@ -16,11 +16,13 @@ rate of the whole night (from annotated beats, or R-peaks detected in the ECG). 
 every recording also has an EEG, an EEG teacher is fitted first and the student learns
 from it too (soft-label distillation); otherwise the student learns from the stages
 alone. By default the model is a seed ensemble: it is fitted 3 times (--members)
-and the probabilities averaged, which is steadier on a few dozen nights. INPUT is a folder of WFDB records with beat and stage annotations (slpdb style:
+and the probabilities averaged, which is steadier on a few dozen nights. INPUT is a
+folder of WFDB records with beat and stage annotations (slpdb style:
 NAME.hea, NAME.ecg beats, NAME.st stages). With --store DIR instead, the student is
 trained from a night store written by 'sleepkd prepare' (any cohort it reads: NSRR,
 EDF+, WFDB), one batch of windows at a time: memory stays bounded by the batch, not
-the cohort (heart rate only; the cascade needs the arrays in memory)."""
+the cohort (heart rate only; the cascade needs the arrays in memory; one fit unless
+--members says more)."""
 
 
 def add_parser(subparsers, parents) -> None:
@@ -46,10 +48,11 @@ def add_parser(subparsers, parents) -> None:
                              "when there is one (each stops early once its validation "
                              "nights stop improving; default: 60)")
     parser.add_argument("--seed", metavar="S", type=int, default=0, help="random seed")
-    parser.add_argument("--members", metavar="N", type=int, default=3,
+    parser.add_argument("--members", metavar="N", type=int, default=None,
                         help="fit the model N times with seeds S, S+1, ... and average "
                              "their probabilities (a seed ensemble: steadier on few "
-                             "nights; training takes N times as long; default: 3)")
+                             "nights; training takes N times as long; default: 3, and "
+                             "1 with --store, whose cohorts are large)")
     parser.add_argument("--quiet", action="store_true", help="print only the file written")
     add_threads_argument(parser)
     parser.set_defaults(run=run)
@@ -80,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_epochs < 1:
         raise UsageError("--max-epochs must be at least 1")
+    if args.members is None:
+        args.members = 1 if args.store is not None else 3
     if args.members < 1:
         raise UsageError("--members must be at least 1")
     if (args.input is None) == (args.store is None):
@@ -128,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"Trained in {time.perf_counter() - start:.0f} s; validation weighted F1 "
         f"{'n/a' if valid_f1 is None else f'{valid_f1:.3f}'} (held-out nights of the "
         "training subjects, used to pick the checkpoint: not a test score"
-        f"{'' if args.members == 1 else '; mean over the members'}).")
+        + ("" if args.members == 1 else "; mean over the members") + ").")
     say(f"Model: {model.describe()}")
     print(f"Wrote: {path}")
     return 0
@@ -178,7 +183,8 @@ def _train_from_store(args, say, start: float) -> int:
         estimator, fs_hr=FS_HR, scheme=args.scheme, standardize=HR_SCALE,
         provenance=f"{len(names)} nights of the night store {args.store}",
         info={"strategy": "baseline", "records": sorted(names), "seed": args.seed,
-              "members": args.members, "valid_weighted_f1": None if valid_f1 is None else float(valid_f1)})
+              "members": args.members,
+              "valid_weighted_f1": None if valid_f1 is None else float(valid_f1)})
     path = save_model_file(model, args.out)
     say(f"Trained in {time.perf_counter() - start:.0f} s; validation weighted F1 "
         f"{'n/a' if valid_f1 is None else f'{valid_f1:.3f}'}.")

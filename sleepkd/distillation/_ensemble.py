@@ -3,8 +3,9 @@
 A network trained on a dozen nights lands somewhere different with every seed (initial
 weights, training windows, dropout, the checkpoint picked on a small validation split).
 Averaging the probabilities of a few such fits removes much of that variance: on the
-slpdb leave-one-subject-out benchmark, three seeds of the night student lift the pooled
-4-class kappa from 0.31 to 0.38 (``benchmarks/slpdb_night_student.py``).
+slpdb leave-one-subject-out benchmark, single fits of the night student reach a pooled
+4-class kappa of 0.29-0.33 by seed, three seeds averaged 0.34-0.38
+(``benchmarks/slpdb_night_student.py``).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class SeedEnsemble(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
                                ("predict_proba", "predict_proba"),
                                ("score", "predict_proba")):
             mapping.add(caller=caller, callee=callee)
-        return MetadataRouter(owner=self.__class__.__name__).add(
+        # add_self_request: score's own sample_weight can be requested too
+        return MetadataRouter(owner=self.__class__.__name__).add_self_request(self).add(
             estimator=self.estimator, method_mapping=mapping)
 
     def _routed(self, method: str, params: dict, callee: str) -> dict:
@@ -91,7 +93,12 @@ class SeedEnsemble(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"n_members must be a positive int, got {self.n_members!r}.")
         if isinstance(self.random_state, numbers.Integral) and not isinstance(
                 self.random_state, bool):
-            return [int(self.random_state) + k for k in range(self.n_members)]
+            first = int(self.random_state)
+            if first < 0 or first + self.n_members > 2**32:
+                raise ValueError(f"random_state={first} gives the members seeds {first} to "
+                                 f"{first + self.n_members - 1}; seeds must lie in "
+                                 "[0, 2**32 - 1].")
+            return [first + k for k in range(self.n_members)]
         rng = check_random_state(self.random_state)
         return [int(s) for s in rng.randint(_MAX_SEED - self.n_members, size=self.n_members)]
 
@@ -121,12 +128,15 @@ class SeedEnsemble(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         Each member is the stager's ``fit_windows(train, valid)`` with its own seed
         (initial weights, dropout); the training windows move on from one member to
-        the next, as they do from one training epoch to the next.
+        the next, as they do from one training epoch to the next, so a member depends
+        on the members fitted before it (the whole ensemble is still reproducible).
 
         Parameters
         ----------
-        train, valid : torch Dataset
-            As :meth:`ECGNightStudent.fit_windows` takes them.
+        train : torch Dataset
+            Training windows, as :meth:`ECGNightStudent.fit_windows` takes them.
+        valid : torch Dataset, optional
+            Whole validation nights; ``None``: each member keeps its last epoch.
 
         Returns
         -------
@@ -157,6 +167,8 @@ class SeedEnsemble(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.seeds_ = seeds
         self.classes_ = classes
         self.n_features_in_ = members[0].n_features_in_
+        if hasattr(members[0], "feature_names_in_"):
+            self.feature_names_in_ = members[0].feature_names_in_
         return self
 
     # ------------------------------------------------------------------ predict
@@ -175,8 +187,11 @@ class SeedEnsemble(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
+        return self._mean_proba(X, "predict_proba", params)
+
+    def _mean_proba(self, X, method: str, params: dict) -> np.ndarray:
         check_is_fitted(self, "estimators_")
-        params = self._routed("predict_proba", params, "predict_proba")
+        params = self._routed(method, params, "predict_proba")
         return np.mean([np.asarray(m.predict_proba(X, **params), dtype=np.float64)
                         for m in self.estimators_], axis=0)
 
@@ -186,29 +201,30 @@ class SeedEnsemble(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like
+            As the stager's ``predict_proba`` takes it.
         **params : dict
             As for :meth:`predict_proba`.
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
         """
-        check_is_fitted(self, "estimators_")
-        params = self._routed("predict", params, "predict_proba")
-        proba = np.mean([np.asarray(m.predict_proba(X, **params), dtype=np.float64)
-                         for m in self.estimators_], axis=0)
+        proba = self._mean_proba(X, "predict", params)
         return self.classes_[np.argmax(proba, axis=1)]
 
     def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
               **params) -> float:
-        """Accuracy on the scored rows (rows with the stager's ``unscored_label`` are
-        left out, as the night models do).
+        """Accuracy on the scored rows (unscored rows are left out, as the night models do).
 
         Parameters
         ----------
         X : array-like
+            As the stager's ``predict_proba`` takes it.
         y : array-like of shape (n_samples,)
+            True stages; rows equal to the stager's ``unscored_label`` are not scored.
         sample_weight : array-like of shape (n_samples,), optional
+            Weights of the rows.
         **params : dict
             As for :meth:`predict_proba`.
 
@@ -220,13 +236,12 @@ class SeedEnsemble(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
         from sleepkd.distillation._night_estimators import is_unscored
 
-        check_is_fitted(self, "estimators_")
-        params = self._routed("score", params, "predict_proba")
-        proba = np.mean([np.asarray(m.predict_proba(X, **params), dtype=np.float64)
-                         for m in self.estimators_], axis=0)
+        proba = self._mean_proba(X, "score", params)
         y_pred = self.classes_[np.argmax(proba, axis=1)]
         y = np.asarray(y)
-        unscored = getattr(self.estimators_[0], "unscored_label", None)
+        first = self.estimators_[0]
+        # a cascade's unscored label is its student's
+        unscored = getattr(getattr(first, "student_", first), "unscored_label", None)
         scored = ~is_unscored(y, unscored)
         weight = None if sample_weight is None else np.asarray(sample_weight)[scored]
         return float(accuracy_score(y[scored], y_pred[scored], sample_weight=weight))
@@ -241,5 +256,6 @@ class SeedEnsemble(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         inner = self.estimator.__sklearn_tags__()
         tags.input_tags = inner.input_tags
-        tags.non_deterministic = self.random_state is None or inner.non_deterministic
+        # every member's random_state is set from the ensemble's own
+        tags.non_deterministic = not isinstance(self.random_state, numbers.Integral)
         return tags

@@ -288,6 +288,15 @@ default="at+sd+cl"
         if X.ndim > 3:
             raise ValueError(f"X must be 2-D or 3-D, got an array of shape {X.shape}.")
         n = len(X)
+        from sleepkd.distillation._ensemble import SeedEnsemble
+
+        for role, part in (("student", self.student),
+                           ("teacher", self._teacher_estimator())):
+            if isinstance(part, SeedEnsemble):
+                raise ValueError(
+                    f"The {role} is a SeedEnsemble; the cascade trains one {role}. Wrap "
+                    "the whole stager instead (SeedEnsemble(DistilledECGStager(...))), or "
+                    "use n_teachers for a teacher ensemble.")
         student_ = clone(self.student if self.student is not None else ECGStudent())
         self._apply_verbose(student_)
         student_nights = _reads_nights(student_)

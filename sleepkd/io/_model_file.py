@@ -9,7 +9,10 @@ zip archive of two members:
   fitted classes and input shape, and the network's registered name;
 - ``weights.pt``: the network's ``state_dict``, read back with
   ``torch.load(..., weights_only=True)``, which refuses any pickled object other than
-  tensors and plain containers.
+  tensors and plain containers. For a :class:`~sleepkd.SeedEnsemble` the description
+  lists every member and ``weights.pt`` holds their state dicts with the prefixes
+  ``member0.``, ``member1.``, ... (a sleepkd that predates ensembles refuses such a
+  file with "unknown estimator 'SeedEnsemble'").
 
 Loading rebuilds the estimator from its parameters, builds the network from the
 registry and loads the weights: no code from the file runs. Only models whose network
@@ -22,6 +25,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import numbers
 import os
 import zipfile
 from pathlib import Path
@@ -112,9 +116,9 @@ def save_model_file(model, path: str | os.PathLike) -> Path:
         described["estimator"] = {
             "class": "SeedEnsemble",
             # the members' seeds are the data; a RandomState is not kept
-            "params": {"n_members": int(model.estimator.n_members),
-                       "random_state": (model.estimator.random_state if isinstance(
-                           model.estimator.random_state, int) else None)},
+            "params": {"n_members": len(members),
+                       "random_state": (int(model.estimator.random_state) if isinstance(
+                           model.estimator.random_state, numbers.Integral) else None)},
             "seeds": [int(seed) for seed in model.estimator.seeds_],
             "members": [spec for spec, _ in members],
         }
@@ -178,7 +182,8 @@ def load_model_file(path: str | os.PathLike):
     -------
     model : NightStagingModel
         The bundle, with a fitted estimator that predicts as the saved one did (the
-        student of a distilled stager).
+        student of a distilled stager; a SeedEnsemble of the members' students for an
+        ensemble).
 
     Raises
     ------
@@ -214,7 +219,7 @@ def load_model_file(path: str | os.PathLike):
                          f"than tensors ({' '.join(str(exc).split())[:300]}).") from exc
     try:
         model = _rebuild(described, state)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, RuntimeError) as exc:  # RuntimeError: weights' shapes
         raise ValueError(f"{path}: incomplete or inconsistent model description "
                          f"({type(exc).__name__}: {exc}).") from exc
     except ValueError as exc:
@@ -250,9 +255,15 @@ def _rebuild_ensemble(spec: dict, state: dict):
         weights = {name[len(prefix):]: tensor for name, tensor in state.items()
                    if name.startswith(prefix)}
         members.append(_rebuild_estimator(member, weights))
-    if not members or len(spec["seeds"]) != len(members):
-        raise ValueError(f"the ensemble lists {len(members)} members and "
-                         f"{len(spec['seeds'])} seeds.")
+    if not members or not len(spec["seeds"]) == len(members) == spec["params"]["n_members"]:
+        raise ValueError(f"the ensemble lists {len(members)} members, "
+                         f"{len(spec['seeds'])} seeds and n_members="
+                         f"{spec['params']['n_members']}.")
+    for member in members[1:]:
+        if not np.array_equal(member.classes_, members[0].classes_):
+            raise ValueError(f"the ensemble's members have different classes "
+                             f"({members[0].classes_.tolist()} and "
+                             f"{member.classes_.tolist()}).")
     unfitted = _estimator_classes()[spec["members"][0]["class"]](
         **spec["members"][0]["params"])
     ensemble = SeedEnsemble(unfitted, **spec["params"])
