@@ -4,7 +4,8 @@ Runs, one after another, the commands whose outputs the page includes (each writ
 own files; the page includes them unchanged):
 
 1. real beats and stages: ``benchmarks/slpdb_night_student.py`` (the package's night
-   student and the previous per-epoch student, slpdb, leave one subject out) and
+   student as seed ensembles, the previous per-epoch student and HRV + gradient
+   boosting, slpdb, leave one subject out) and
    ``benchmarks/night_slpdb.py`` (the architecture search, with HRV + gradient
    boosting on the same folds);
 2. generated nights with shared latent physiology: ``sleepkd experiment`` with the
@@ -32,10 +33,8 @@ RESULTS = "docs/results"
 
 #: name -> command (run from the repository root with OMP_NUM_THREADS=1).
 COMMANDS = {
-    "slpdb": "python benchmarks/slpdb_night_student.py",  # run here as --models night,
-    # then --models context --max-epochs 20, in two processes
-    "slpdb_3seeds": ("python benchmarks/slpdb_night_student.py --models night --seeds 0 1 2 "
-                     "--out benchmarks/results/slpdb_night_student_3seeds.md"),
+    # the night student as 1-, 3- and 5-seed ensembles, ContextNet, HRV + boosting
+    "slpdb": "python benchmarks/slpdb_night_student.py",
     "slpdb_search": "python benchmarks/night_slpdb.py",
     # needs `pip install keras` (sleepecg's pretrained MESA models, Keras 3 on torch)
     "slpdb_sleepecg": "python benchmarks/slpdb_sleepecg_reference.py",
