@@ -46,6 +46,10 @@ COMMANDS = {
         "sleepkd experiment --data synthetic --physiology shared --n-subjects 20 "
         "--hours 2 --folds 5 --seeds 0 1 2 --schemes 4class --max-epochs 20 "
         f"--no-references --quiet --out {RESULTS}/synthetic_night_distillation"),
+    "distillation_40": (
+        "sleepkd experiment --data synthetic --physiology shared --n-subjects 40 "
+        "--hours 2 --folds 5 --seeds 0 1 2 --schemes 4class --max-epochs 20 "
+        f"--no-references --quiet --out {RESULTS}/synthetic_night_distillation_40"),
     "semireal": (
         "sleepkd experiment --data semireal --physiology shared --folds 5 --seeds 0 1 2 "
         "--schemes 4class --max-epochs 20 --no-references --quiet "
