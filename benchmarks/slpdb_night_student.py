@@ -120,7 +120,7 @@ def main(argv=None) -> None:
 
     results = {}
     for name, kind in models.items():
-        classes, start, n_train = None, time.perf_counter(), 0
+        classes, start = None, time.perf_counter()
         sizes = sorted(set(args.members)) if kind == "night" else [1]
         n_fit = max(sizes)
         proba = np.zeros((n_fit, len(y), 4))
@@ -141,7 +141,6 @@ def main(argv=None) -> None:
                 scored = train[y[train] != "?"]
                 ensemble = _gradient_boosting().fit(hrv[scored], y[scored])
                 members = [ensemble.predict_proba(hrv[test])]
-            n_train += int(np.sum(y[train] != "?"))
             if classes is None:
                 classes = list(ensemble.classes_)
             if list(ensemble.classes_) != classes:

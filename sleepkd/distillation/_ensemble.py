@@ -248,7 +248,8 @@ class SeedEnsemble(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     @property
     def reads_nights(self) -> bool:
-        """Whether the members stage whole nights (read by the CLI and the model file)."""
+        """Whether the members stage whole nights (read by ``run_experiment``, which then
+        passes ``nights`` at prediction)."""
         return bool(getattr(self.estimator, "reads_nights", False)) or bool(
             getattr(getattr(self.estimator, "student", None), "reads_nights", False))
 
