@@ -50,6 +50,8 @@ COMMANDS = {
         "sleepkd experiment --data synthetic --physiology shared --n-subjects 40 "
         "--hours 2 --folds 5 --seeds 0 1 2 --schemes 4class --max-epochs 20 "
         f"--no-references --quiet --out {RESULTS}/synthetic_night_distillation_40"),
+    # few scored nights, the others recorded but unscored (distill_unscored=True)
+    "unscored_nights": "python benchmarks/unscored_nights_distillation.py",
     "semireal": (
         "sleepkd experiment --data semireal --physiology shared --folds 5 --seeds 0 1 2 "
         "--schemes 4class --max-epochs 20 --no-references --quiet "

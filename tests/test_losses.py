@@ -95,6 +95,30 @@ def test_distillation_loss_known_value():
     assert float(loss) == pytest.approx(expected, abs=1e-6)
 
 
+def test_unlabelled_rows_enter_the_soft_term_only():
+    # row 1 unlabelled: KL averaged over both rows, weighted CE over row 0 alone
+    temperature, alpha = 2.0, 0.3
+    kl = [_kl(_softmax(t, temperature), _softmax(s, temperature)) for t, s in zip(Z_T, Z_S)]
+    expected = alpha * temperature**2 * sum(kl) / 2 + (1 - alpha) * NLL[0]
+    loss = distillation_loss(_t(Z_S), _t(Z_T), torch.tensor([1, -1]), alpha=alpha,
+                             temperature=temperature, class_weight=W, allow_unlabelled=True)
+    assert float(loss) == pytest.approx(expected, abs=1e-6)
+    # no label at all: the scaled KL alone; every row labelled: the usual loss
+    none = distillation_loss(_t(Z_S), _t(Z_T), torch.tensor([-1, -1]), alpha=alpha,
+                             temperature=temperature, allow_unlabelled=True)
+    assert float(none) == pytest.approx(alpha * temperature**2 * sum(kl) / 2, abs=1e-6)
+    kwargs = dict(alpha=alpha, temperature=temperature, class_weight=W)
+    assert float(distillation_loss(_t(Z_S), _t(Z_T), torch.tensor(Y), allow_unlabelled=True,
+                                   **kwargs)) == pytest.approx(float(distillation_loss(
+                                       _t(Z_S), _t(Z_T), torch.tensor(Y), **kwargs)), abs=1e-12)
+    with pytest.raises(ValueError, match="outside"):  # still refused by default
+        distillation_loss(_t(Z_S), _t(Z_T), torch.tensor([1, -1]))
+    criterion = DistillationLoss(alpha=alpha, temperature=temperature, soft_on_unscored=True)
+    assert criterion.soft_on_unscored
+    assert float(criterion(_t(Z_S), torch.tensor([-1, -1]), _t(Z_T))) == pytest.approx(
+        float(none), abs=1e-6)
+
+
 def test_alpha_zero_is_cross_entropy_and_alpha_one_is_scaled_kl():
     z_s, z_t, y = _t(Z_S), _t(Z_T), torch.tensor(Y)
     ce = distillation_loss(z_s, z_t, y, alpha=0.0, temperature=3.0, class_weight=W)

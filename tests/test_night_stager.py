@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sklearn
+import torch
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import cohen_kappa_score
 from sklearn.model_selection import GroupKFold, cross_val_score
@@ -204,3 +205,68 @@ def test_feature_distillation_is_reproducible(toy):
 
     np.testing.assert_array_equal(fit().predict_proba(X, nights=nights),
                                   fit().predict_proba(X, nights=nights))
+
+
+def test_unscored_nights_teach_the_student_through_the_teacher():
+    # two scored subjects, four recorded but never scored: only distill_unscored lets
+    # the student learn from the four (through the teacher's soft labels)
+    X, X_eeg, y, nights, groups = make_toy_nights(n_subjects=8, n_times=96,
+                                                  unscored_every=11, seed=2)
+    test, scored = np.isin(groups, ["s0", "s1"]), np.isin(groups, ["s2", "s3"])
+    y_fit = np.where(scored, y, "?")
+    kappas = {}
+    for distill_unscored in (False, True):
+        stager = DistilledECGStager(teacher=_night(EEGNightTeacher),
+                                    student=_night(ECGNightStudent, max_epochs=20),
+                                    strategy="sd+cl", distill_unscored=distill_unscored,
+                                    random_state=0)
+        stager.fit(X[~test], y_fit[~test], X_eeg=X_eeg[~test], groups=groups[~test],
+                   nights=nights[~test])
+        # a subject without one scored epoch cannot select the checkpoint
+        assert set(stager.student_.valid_groups_) <= {"s2", "s3"}
+        assert set(stager.teacher_.train_groups_) <= {"s2", "s3"}  # scored nights only
+        assert stager.student_.net_.criterion_.soft_on_unscored is distill_unscored
+        kappas[distill_unscored] = _held_out_kappa(stager, X, y, nights, test)
+    assert kappas[True] > 0.65
+    assert kappas[True] > kappas[False] + 0.15
+
+
+def test_soft_labels_reach_unscored_epochs_but_never_padding():
+    from sleepkd.distillation._losses import DistillationLoss
+    from sleepkd.distillation._night_nets import NightStagingNet
+
+    def loss(teacher_logits, soft_on_unscored):
+        net = NightStagingNet(TinyNightNet, module__n_chans=1, module__n_outputs=3,
+                              module__n_times=4, criterion=DistillationLoss,
+                              criterion__soft_on_unscored=soft_on_unscored).initialize()
+        y_pred = torch.linspace(-1, 1, 2 * 3 * 3).reshape(2, 3, 3)
+        y_true = torch.tensor([[0, -1, 2], [1, -1, -1]])  # unscored at [0,1], [1,1]
+        mask = torch.tensor([[True, True, True], [True, True, False]])  # padding: [1,2]
+        return float(net.get_loss(y_pred, y_true, X={"mask": mask,
+                                                     "teacher_logits": teacher_logits}))
+
+    base = torch.zeros(2, 3, 3)
+    at_unscored, at_padding = base.clone(), base.clone()
+    at_unscored[0, 1] = torch.tensor([5.0, 0.0, 0.0])
+    at_padding[1, 2] = torch.tensor([5.0, 0.0, 0.0])
+    assert loss(at_unscored, True) != pytest.approx(loss(base, True), abs=1e-4)
+    assert loss(at_padding, True) == pytest.approx(loss(base, True), abs=1e-7)
+    assert loss(at_unscored, False) == pytest.approx(loss(base, False), abs=1e-7)
+
+
+def test_distill_unscored_errors(toy):
+    X, X_eeg, y, nights, groups = toy
+    cases = [(dict(strategy="fd+cl"), "no 'sd' stage"),
+             (dict(strategy="sd+cl", soft_loss="dkd"), "soft_loss='kl'"),
+             (dict(strategy="sd+cl", distill_unscored=1), "True or False")]
+    for kwargs, match in cases:
+        stager = DistilledECGStager(teacher=_night(EEGNightTeacher),
+                                    student=_night(ECGNightStudent),
+                                    **{"distill_unscored": True, **kwargs})
+        with pytest.raises(ValueError, match=match):
+            stager.fit(X, y, X_eeg=X_eeg, groups=groups, nights=nights)
+    scored = y != "?"
+    with pytest.raises(ValueError, match="night-level student"):
+        DistilledECGStager(teacher=EEGTeacher(max_epochs=1, verbose=0), strategy="sd+cl",
+                           distill_unscored=True).fit(X[scored], y[scored],
+                                                      X_eeg=X_eeg[scored])

@@ -167,6 +167,22 @@ def test_validation_split_holds_out_whole_subjects():
     assert train_valid_split(y, groups, None, seed=0)[1] is None
 
 
+def test_subjects_without_labels_never_validate():
+    from sleepkd.distillation._splits import train_valid_split
+
+    y = np.arange(100) % 3
+    groups = np.repeat(np.arange(10), 10)
+    y[groups >= 4] = -1  # six subjects recorded, never scored
+    for seed in range(20):
+        train, valid = train_valid_split(y, groups, 0.2, seed=seed)
+        assert set(groups[valid]) <= {0, 1, 2, 3} and len(np.unique(groups[valid])) == 1
+        assert set(groups[train]).isdisjoint(groups[valid])
+        assert len(train) + len(valid) == 100
+    y[groups >= 1] = -1  # one scored subject: nothing left to validate on
+    train, valid = train_valid_split(y, groups, 0.2, seed=0)
+    assert valid is None and len(train) == 100
+
+
 def test_frozen_teacher_is_judged_on_the_subjects_it_never_saw(toy):
     X_ecg, X_eeg, y, groups = toy
     unseen = np.isin(groups, ["s4", "s5"])

@@ -173,6 +173,7 @@ def distillation_loss(
     temperature: float = 1.0,
     class_weight=None,
     reduction: str = "batchmean",
+    allow_unlabelled: bool = False,
 ) -> torch.Tensor:
     """Soft-label distillation plus classification (Hinton et al. 2015; the paper's SD+CL).
 
@@ -200,6 +201,11 @@ def distillation_loss(
         ``"batchmean"``: KL summed over classes, averaged over the batch (the true KL).
         ``"mean"``: averaged over batch x classes, PyTorch's default used in the paper's
         code, i.e. ``1 / n_classes`` of ``"batchmean"``.
+    allow_unlabelled : bool, default=False
+        Accept rows with ``y < 0`` (no label, e.g. unscored epochs): they enter the
+        distillation term only, which is averaged over all rows, while the
+        cross-entropy is averaged over the labelled rows (0 when there are none).
+        With every row labelled the loss is the same as without this option.
 
     Returns
     -------
@@ -226,7 +232,13 @@ def distillation_loss(
         raise ValueError(f"temperature must be a positive finite number, got {temperature!r}.")
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be 'batchmean' or 'mean', got {reduction!r}.")
-    _check_logits_and_target(student_logits, y, "student_logits")
+    labelled = None
+    if allow_unlabelled:
+        labelled = y >= 0
+        _check_logits_and_target(student_logits, torch.where(labelled, y, 0),
+                                 "student_logits")
+    else:
+        _check_logits_and_target(student_logits, y, "student_logits")
     if teacher_logits.shape != student_logits.shape:
         raise ValueError(f"teacher_logits {tuple(teacher_logits.shape)} and student_logits "
                          f"{tuple(student_logits.shape)} must have the same shape.")
@@ -236,7 +248,12 @@ def distillation_loss(
     kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum()
     kl = kl / (kl.new_tensor(student_logits.shape[0]) if reduction == "batchmean"
                else kl.new_tensor(student_logits.numel()))
-    ce = weighted_cross_entropy(student_logits, y, class_weight)
+    if labelled is None:
+        ce = weighted_cross_entropy(student_logits, y, class_weight)
+    elif bool(labelled.any()):
+        ce = weighted_cross_entropy(student_logits[labelled], y[labelled], class_weight)
+    else:  # no label in the batch: the soft labels alone
+        ce = student_logits.sum() * 0.0
     return alpha * temperature**2 * kl + (1.0 - alpha) * ce
 
 
@@ -698,10 +715,14 @@ class DistillationLoss(nn.Module):
     ----------
     alpha, temperature, class_weight, reduction
         See :func:`distillation_loss`.
+    soft_on_unscored : bool, default=False
+        Night models: pass the unscored real epochs of a batch too (label ``-1``), so
+        that the soft labels teach on them (``allow_unlabelled`` of
+        :func:`distillation_loss`); padding stays out.
     """
 
     def __init__(self, alpha: float = 0.5, temperature: float = 1.0, class_weight=None,
-                 reduction: str = "batchmean") -> None:
+                 reduction: str = "batchmean", soft_on_unscored: bool = False) -> None:
         super().__init__()
         if not 0.0 <= float(alpha) <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha!r}.")
@@ -710,6 +731,7 @@ class DistillationLoss(nn.Module):
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be 'batchmean' or 'mean', got {reduction!r}.")
         self.alpha, self.temperature, self.reduction = float(alpha), float(temperature), reduction
+        self.soft_on_unscored = bool(soft_on_unscored)
         self.register_buffer("class_weight", _check_class_weight_init(class_weight),
                              persistent=False)
 
@@ -719,7 +741,8 @@ class DistillationLoss(nn.Module):
             return weighted_cross_entropy(logits, y, self.class_weight)
         return distillation_loss(logits, teacher_logits, y, alpha=self.alpha,
                                  temperature=self.temperature, class_weight=self.class_weight,
-                                 reduction=self.reduction)
+                                 reduction=self.reduction,
+                                 allow_unlabelled=self.soft_on_unscored)
 
 
 class AttentionTransferLoss(nn.Module):

@@ -46,6 +46,8 @@ class NightStagingNet(NeuralNet):
     The criterion is called as ``criterion(logits, y)`` on ``(n_labelled, n_classes)``
     logits, or as ``criterion(logits, y, teacher_logits)`` when the batch carries
     ``teacher_logits`` (soft-label distillation), exactly like the per-epoch models.
+    A criterion with ``soft_on_unscored = True`` gets every real (unpadded) epoch
+    instead, unscored ones with label ``-1``.
     """
 
     def infer(self, x, **fit_params):
@@ -54,11 +56,19 @@ class NightStagingNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
+        distill = isinstance(X, Mapping) and "teacher_logits" in X
+        if distill and getattr(self.criterion_, "soft_on_unscored", False):
+            # soft labels on every real epoch, scored or not; padding stays out
+            real = to_tensor(X["mask"], device=self.device).bool()
+            if not bool(real.any()):
+                return y_pred.sum() * 0.0
+            teacher_logits = to_tensor(X["teacher_logits"], device=self.device)[real]
+            return self.criterion_(y_pred[real], y_true[real], teacher_logits)
         keep = y_true >= 0
         if not bool(keep.any()):  # a window of unscored epochs only
             return y_pred.sum() * 0.0
         logits, y = y_pred[keep], y_true[keep]
-        if isinstance(X, Mapping) and "teacher_logits" in X:
+        if distill:
             teacher_logits = to_tensor(X["teacher_logits"], device=self.device)[keep]
             return self.criterion_(logits, y, teacher_logits)
         return self.criterion_(logits, y)

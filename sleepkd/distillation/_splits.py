@@ -25,6 +25,8 @@ def train_valid_split(
     groups : ndarray of shape (n_samples,) or None
         Subject ids. When given, no subject is on both sides of the split: a model
         selected on epochs of its own training subjects would be selected on leaked data.
+        Subjects without a labelled row (``y < 0`` only, e.g. unscored recordings) cannot
+        select a checkpoint: they always stay in training.
     fraction : float or None
         Share of rows (of subjects, with groups) held out; ``None`` or 0: no validation.
     seed : int
@@ -48,9 +50,21 @@ def train_valid_split(
                 "possible; training on all rows without checkpoint selection."
             )
             return all_idx, None
+        labelled = np.isin(groups, np.unique(groups[np.asarray(y) >= 0]))
+        if labelled.all():
+            splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+            train_idx, valid_idx = next(splitter.split(all_idx, y, groups))
+            return train_idx, valid_idx
+        candidates = np.flatnonzero(labelled)
+        if len(np.unique(groups[candidates])) < 2:
+            logger.warning(
+                "Fewer than two subjects with labelled rows: no subject-wise validation "
+                "split is possible; training on all rows without checkpoint selection.")
+            return all_idx, None
         splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
-        train_idx, valid_idx = next(splitter.split(all_idx, y, groups))
-        return train_idx, valid_idx
+        _, valid = next(splitter.split(candidates, y[candidates], groups[candidates]))
+        valid_idx = candidates[valid]
+        return np.setdiff1d(all_idx, valid_idx), valid_idx
     logger.info(
         "No groups given: the validation split is random over epochs, so epochs of one "
         "subject sit on both sides; pass groups (subject ids) for a subject-wise split."

@@ -107,6 +107,14 @@ default="at+sd+cl"
         Teachers fitted with consecutive seeds; the soft labels are the log of their
         mean probabilities (a teacher ensemble); attention transfer and feature
         distillation use the first. A frozen teacher is a single teacher.
+    distill_unscored : bool, default=False
+        Night students with ``"sd"``: the soft labels teach on the unscored epochs too
+        (rows labelled ``unscored_label``), while the cross-entropy stays on the scored
+        ones. Whole unscored nights (paired EEG + ECG recordings nobody scored) then
+        train the student through the teacher, which learns from the scored nights
+        only; such nights never serve as validation. The distillation term is then
+        averaged over every real epoch of a batch (the same loss when all are scored).
+        Needs ``soft_loss="kl"``.
     pretrain_epochs : int or None, default=None
         Epochs of attention-transfer pre-training; ``None``: the student's
         ``max_epochs``.
@@ -183,6 +191,7 @@ default="at+sd+cl"
         dkd_alpha=1.0,
         dkd_beta=8.0,
         n_teachers=1,
+        distill_unscored=False,
         pretrain_epochs=None,
         validation_fraction=0.1,
         random_state=None,
@@ -202,6 +211,7 @@ default="at+sd+cl"
         self.dkd_alpha = dkd_alpha
         self.dkd_beta = dkd_beta
         self.n_teachers = n_teachers
+        self.distill_unscored = distill_unscored
         self.pretrain_epochs = pretrain_epochs
         self.validation_fraction = validation_fraction
         self.random_state = random_state
@@ -247,6 +257,13 @@ default="at+sd+cl"
         if self.n_teachers > 1 and isinstance(self.teacher, FrozenEstimator):
             raise ValueError("n_teachers > 1 fits several teachers, but the teacher is a "
                              "frozen, already fitted one; pass an unfitted teacher.")
+        if not isinstance(self.distill_unscored, (bool, np.bool_)):
+            raise ValueError(
+                f"distill_unscored must be True or False, got {self.distill_unscored!r}.")
+        if self.distill_unscored and self.soft_loss != "kl":
+            raise ValueError(
+                "distill_unscored=True needs soft_loss='kl': decoupled distillation splits "
+                "the KL at the true class, which unscored epochs do not have.")
         if self.pretrain_epochs is not None and (
             not isinstance(self.pretrain_epochs, numbers.Integral) or self.pretrain_epochs < 1
         ):
@@ -328,6 +345,16 @@ default="at+sd+cl"
                 f"strategy={strategy!r} transfers features from a night-level teacher, "
                 "which needs a night-level student (ECGNightStudent); use strategy="
                 "'sd+cl' for a per-epoch student.")
+        if self.distill_unscored and strategy != "baseline":
+            if "sd" not in stages:
+                raise ValueError(
+                    f"distill_unscored=True teaches unscored epochs through soft labels, "
+                    f"but strategy={strategy!r} has no 'sd' stage.")
+            if not student_nights:
+                raise ValueError(
+                    "distill_unscored=True needs a night-level student (ECGNightStudent), "
+                    "which keeps unscored epochs in place; a per-epoch student reads "
+                    "scored epochs only.")
 
         seed = _seed_from(self.random_state)
         split_seed, teacher_seed, student_seed = np.random.RandomState(seed).randint(
@@ -342,10 +369,13 @@ default="at+sd+cl"
         teacher_unseen = None
         if strategy != "baseline" and isinstance(self.teacher, FrozenEstimator):
             teacher_unseen = _rows_unseen_by(self.teacher.estimator, groups)
-            if (teacher_unseen is not None and valid_idx is not None
-                    and 0 < teacher_unseen.sum() < n):
-                train_idx = np.flatnonzero(~teacher_unseen)
-                valid_idx = np.flatnonzero(teacher_unseen)
+            if teacher_unseen is not None and valid_idx is not None:
+                # subjects without a scored epoch cannot select a checkpoint
+                labelled = np.isin(split_groups, np.unique(split_groups[y_enc >= 0]))
+                unseen = teacher_unseen & labelled
+                if 0 < unseen.sum() < n:
+                    train_idx = np.flatnonzero(~unseen)
+                    valid_idx = np.flatnonzero(unseen)
         student_._check_params()
         X3 = student_._validate_X(X, reset=True)
         self.history_ = {}
@@ -402,7 +432,8 @@ default="at+sd+cl"
             else:
                 criterion = DistillationLoss(alpha=self.alpha, temperature=self.temperature,
                                              class_weight=class_weight,
-                                             reduction=self.kl_reduction)
+                                             reduction=self.kl_reduction,
+                                             soft_on_unscored=bool(self.distill_unscored))
         else:
             logger.info("Stage 3: student with the classification loss.")
             criterion = None
@@ -470,11 +501,17 @@ default="at+sd+cl"
             teacher_est._check_params()
             X_eeg3 = teacher_est._validate_X(X_eeg, reset=True)
             teacher_est.classes_ = self.classes_
-            teacher_est._record_split(groups, train_idx, valid_idx)
             if _reads_nights(teacher_est):
-                teacher_est._fit_rows(X_eeg3, y_enc, train_idx, valid_idx, seed, index=index)
+                # a night without one scored epoch gives the teacher no loss: leave it out
+                scored_night = np.bincount(index.codes[y_enc >= 0],
+                                           minlength=index.n_nights) > 0
+                teacher_train = train_idx[scored_night[index.codes[train_idx]]]
+                teacher_est._record_split(groups, teacher_train, valid_idx)
+                teacher_est._fit_rows(X_eeg3, y_enc, teacher_train, valid_idx, seed,
+                                      index=index)
             else:  # a per-epoch teacher learns from the scored rows only
                 scored = y_enc >= 0
+                teacher_est._record_split(groups, train_idx[scored[train_idx]], valid_idx)
                 teacher_est._fit_rows(X_eeg3, y_enc, train_idx[scored[train_idx]],
                                       None if valid_idx is None
                                       else valid_idx[scored[valid_idx]], seed)
