@@ -223,6 +223,7 @@ def test_unscored_nights_teach_the_student_through_the_teacher():
         stager.fit(X[~test], y_fit[~test], X_eeg=X_eeg[~test], groups=groups[~test],
                    nights=nights[~test])
         # a subject without one scored epoch cannot select the checkpoint
+        assert 0 < len(stager.student_.valid_groups_)
         assert set(stager.student_.valid_groups_) <= {"s2", "s3"}
         assert set(stager.teacher_.train_groups_) <= {"s2", "s3"}  # scored nights only
         assert stager.student_.net_.criterion_.soft_on_unscored is distill_unscored
@@ -252,6 +253,37 @@ def test_soft_labels_reach_unscored_epochs_but_never_padding():
     assert loss(at_unscored, True) != pytest.approx(loss(base, True), abs=1e-4)
     assert loss(at_padding, True) == pytest.approx(loss(base, True), abs=1e-7)
     assert loss(at_unscored, False) == pytest.approx(loss(base, False), abs=1e-7)
+    # the exact value: the loss of the 5 real epochs (KL over 5, CE over the 3 scored)
+    from sleepkd.distillation._losses import distillation_loss
+
+    teacher = torch.randn(2, 3, 3, generator=torch.Generator().manual_seed(0))
+    y_pred = torch.linspace(-1, 1, 2 * 3 * 3).reshape(2, 3, 3)
+    real = torch.tensor([[True, True, True], [True, True, False]])
+    y_real = torch.tensor([0, -1, 2, 1, -1])
+    expected = distillation_loss(y_pred[real], teacher[real], y_real, allow_unlabelled=True)
+    assert loss(teacher, True) == pytest.approx(float(expected), abs=1e-6)
+
+
+def test_frozen_teacher_never_takes_every_scored_subject_into_validation():
+    # the teacher trained on s0, s1; of s2..s7 only s2 and s3 are scored: both are unseen
+    # by the teacher, but validating on both would leave training without a label
+    X, X_eeg, y, nights, groups = make_toy_nights(n_subjects=8, n_times=96,
+                                                  unscored_every=11, seed=2)
+    seen = np.isin(groups, ["s0", "s1"])
+    teacher = _night(EEGNightTeacher, max_epochs=2).fit(
+        X_eeg[seen], y[seen], nights=nights[seen], groups=groups[seen])
+    y_fit = np.where(np.isin(groups, ["s2", "s3"]), y, "?")
+    for distill_unscored in (False, True):
+        stager = DistilledECGStager(teacher=FrozenEstimator(teacher),
+                                    student=_night(ECGNightStudent, max_epochs=2),
+                                    strategy="sd+cl", distill_unscored=distill_unscored,
+                                    validation_fraction=0.5, random_state=0)
+        stager.fit(X[~seen], y_fit[~seen], X_eeg=X_eeg[~seen], groups=groups[~seen],
+                   nights=nights[~seen])
+        valid = set(stager.student_.valid_groups_)
+        assert len(valid) == 1 and valid < {"s2", "s3"}
+        assert {"s2", "s3"} - valid <= set(stager.student_.train_groups_)
+        assert stager.history_["student"][-1]["train_loss"] > 0
 
 
 def test_distill_unscored_errors(toy):

@@ -29,6 +29,7 @@ def train_valid_split(
         select a checkpoint: they always stay in training.
     fraction : float or None
         Share of rows (of subjects, with groups) held out; ``None`` or 0: no validation.
+        With subjects that have no labelled row, the share is of the labelled subjects.
     seed : int
         Seed of the split.
 

@@ -112,7 +112,8 @@ default="at+sd+cl"
         (rows labelled ``unscored_label``), while the cross-entropy stays on the scored
         ones. Whole unscored nights (paired EEG + ECG recordings nobody scored) then
         train the student through the teacher, which learns from the scored nights
-        only; such nights never serve as validation. The distillation term is then
+        only; a subject without a scored epoch never serves as validation (a validation
+        subject's unscored nights are not trained on). The distillation term is then
         averaged over every real epoch of a batch (the same loss when all are scored).
         Needs ``soft_loss="kl"``.
     pretrain_epochs : int or None, default=None
@@ -373,9 +374,17 @@ default="at+sd+cl"
                 # subjects without a scored epoch cannot select a checkpoint
                 labelled = np.isin(split_groups, np.unique(split_groups[y_enc >= 0]))
                 unseen = teacher_unseen & labelled
-                if 0 < unseen.sum() < n:
+                # ... but only while training keeps a scored epoch to learn from
+                if unseen.any() and ((y_enc >= 0) & ~unseen).any():
                     train_idx = np.flatnonzero(~unseen)
                     valid_idx = np.flatnonzero(unseen)
+                elif not unseen.any() and teacher_unseen.any():
+                    logger.warning(
+                        "The subjects the frozen teacher never saw have no scored epoch: "
+                        "the validation subjects are drawn from all the others, which the "
+                        "teacher may have been trained on.")
+                # else every scored subject is unseen: the split drawn above validates on
+                # unseen subjects already, and training keeps scored ones
         student_._check_params()
         X3 = student_._validate_X(X, reset=True)
         self.history_ = {}
