@@ -13,6 +13,10 @@ labels on all of them. Compared, per fold and seed on the same held-out subjects
 - ``EEG teacher, k scored``: the teacher of the cascade (the mean of its
   ``--n-teachers`` teachers), on the test EEG.
 
+Every student is fitted by a ``DistilledECGStager`` with the fold's seed (the two ECG
+students with ``strategy="baseline"``), so each pair shares its validation subject and
+the student's initialisation and differs by the teacher only.
+
 Run from the repository root (about 30 min on 2 cores with the defaults)::
 
     python benchmarks/unscored_nights_distillation.py
@@ -83,18 +87,19 @@ def run_pair(data, y, train, test, fold, seed, n_scored, max_epochs, n_teachers)
                                   groups[test]))
 
     tr_scored = train[scored[train]]
-    for name, rows_fit, labels in ((SCORED, tr_scored, y), (FULL, train, y)):
-        student = fresh()["student"]
-        student.fit(data.X[rows_fit], labels[rows_fit], nights=nights[rows_fit],
-                    groups=groups[rows_fit])
-        score(name, student)
-    for name, rows_fit, distill_unscored in ((SD_SCORED, tr_scored, False),
-                                             (SD_ALL, train, True)):
+    # every model is a stager with the same seed: the baselines share the validation
+    # subjects and the student's initialisation with the distilled students (the
+    # validation subject is drawn among the scored ones either way), so the pairs differ
+    # by the teacher only
+    for name, rows_fit, strategy, distill_unscored in (
+            (SCORED, tr_scored, "baseline", False), (FULL, train, "baseline", False),
+            (SD_SCORED, tr_scored, "sd+cl", False), (SD_ALL, train, "sd+cl", True)):
         config = fresh()
         stager = DistilledECGStager(teacher=config["teacher"], student=config["student"],
-                                    strategy="sd+cl", distill_unscored=distill_unscored,
+                                    strategy=strategy, distill_unscored=distill_unscored,
                                     n_teachers=n_teachers, random_state=seed, verbose=0)
-        stager.fit(data.X[rows_fit], y_partial[rows_fit], X_eeg=data.X_eeg[rows_fit],
+        labels = y if name == FULL else y_partial
+        stager.fit(data.X[rows_fit], labels[rows_fit], X_eeg=data.X_eeg[rows_fit],
                    groups=groups[rows_fit], nights=nights[rows_fit])
         score(name, stager)
         if distill_unscored:

@@ -207,19 +207,20 @@ def test_feature_distillation_is_reproducible(toy):
                                   fit().predict_proba(X, nights=nights))
 
 
-def test_unscored_nights_teach_the_student_through_the_teacher():
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_unscored_nights_teach_the_student_through_the_teacher(seed):
     # two scored subjects, four recorded but never scored: only distill_unscored lets
-    # the student learn from the four (through the teacher's soft labels)
+    # the student learn from the four (through the teacher's soft labels); at every seed
     X, X_eeg, y, nights, groups = make_toy_nights(n_subjects=8, n_times=96,
                                                   unscored_every=11, seed=2)
     test, scored = np.isin(groups, ["s0", "s1"]), np.isin(groups, ["s2", "s3"])
     y_fit = np.where(scored, y, "?")
     kappas = {}
     for distill_unscored in (False, True):
-        stager = DistilledECGStager(teacher=_night(EEGNightTeacher),
+        stager = DistilledECGStager(teacher=_night(EEGNightTeacher, max_epochs=30),
                                     student=_night(ECGNightStudent, max_epochs=20),
                                     strategy="sd+cl", distill_unscored=distill_unscored,
-                                    random_state=0)
+                                    random_state=seed)
         stager.fit(X[~test], y_fit[~test], X_eeg=X_eeg[~test], groups=groups[~test],
                    nights=nights[~test])
         # a subject without one scored epoch cannot select the checkpoint
@@ -228,7 +229,8 @@ def test_unscored_nights_teach_the_student_through_the_teacher():
         assert set(stager.teacher_.train_groups_) <= {"s2", "s3"}  # scored nights only
         assert stager.student_.net_.criterion_.soft_on_unscored is distill_unscored
         kappas[distill_unscored] = _held_out_kappa(stager, X, y, nights, test)
-    assert kappas[True] > 0.65
+    # measured at seeds 0-3: 0.77-0.86 with the unscored nights, 0.33-0.57 without
+    assert kappas[True] > 0.7
     assert kappas[True] > kappas[False] + 0.15
 
 

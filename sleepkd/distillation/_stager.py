@@ -115,7 +115,9 @@ default="at+sd+cl"
         only; a subject without a scored epoch never serves as validation (a validation
         subject's unscored nights are not trained on). The distillation term is then
         averaged over every real epoch of a batch (the same loss when all are scored).
-        Needs ``soft_loss="kl"``.
+        Needs ``soft_loss="kl"``. ``strategy="baseline"`` ignores it (one set of
+        parameters serves every row of an experiment); other strategies without
+        ``"sd"`` raise.
     pretrain_epochs : int or None, default=None
         Epochs of attention-transfer pre-training; ``None``: the student's
         ``max_epochs``.
