@@ -52,6 +52,10 @@ COMMANDS = {
         f"--no-references --quiet --out {RESULTS}/synthetic_night_distillation_40"),
     # few scored nights, the others recorded but unscored (distill_unscored=True)
     "unscored_nights": "python benchmarks/unscored_nights_distillation.py",
+    "unscored_nights_3teachers": ("python benchmarks/unscored_nights_distillation.py "
+                                  f"--n-teachers 3 --out {RESULTS}/synthetic_unscored_nights_3teachers"),
+    "unscored_nights_8scored": ("python benchmarks/unscored_nights_distillation.py "
+                                f"--scored 8 --out {RESULTS}/synthetic_unscored_nights_8scored"),
     "semireal": (
         "sleepkd experiment --data semireal --physiology shared --folds 5 --seeds 0 1 2 "
         "--schemes 4class --max-epochs 20 --no-references --quiet "

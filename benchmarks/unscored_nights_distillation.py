@@ -17,7 +17,7 @@ Every student is fitted by a ``DistilledECGStager`` with the fold's seed (the tw
 students with ``strategy="baseline"``), so each pair shares its validation subject and
 the student's initialisation and differs by the teacher only.
 
-Run from the repository root (about 30 min on 2 cores with the defaults)::
+Run from the repository root (about 6 min on 2 cores with the defaults)::
 
     python benchmarks/unscored_nights_distillation.py
 
