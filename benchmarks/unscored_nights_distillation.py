@@ -91,14 +91,14 @@ def run_pair(data, y, train, test, fold, seed, n_scored, max_epochs, n_teachers)
     # subjects and the student's initialisation with the distilled students (the
     # validation subject is drawn among the scored ones either way), so the pairs differ
     # by the teacher only
-    for name, rows_fit, strategy, distill_unscored in (
-            (SCORED, tr_scored, "baseline", False), (FULL, train, "baseline", False),
-            (SD_SCORED, tr_scored, "sd+cl", False), (SD_ALL, train, "sd+cl", True)):
+    for name, rows_fit, labels, strategy, distill_unscored in (
+            (SCORED, tr_scored, y, "baseline", False), (FULL, train, y, "baseline", False),
+            (SD_SCORED, tr_scored, y, "sd+cl", False),
+            (SD_ALL, train, y_partial, "sd+cl", True)):
         config = fresh()
         stager = DistilledECGStager(teacher=config["teacher"], student=config["student"],
                                     strategy=strategy, distill_unscored=distill_unscored,
                                     n_teachers=n_teachers, random_state=seed, verbose=0)
-        labels = y if name == FULL else y_partial
         stager.fit(data.X[rows_fit], labels[rows_fit], X_eeg=data.X_eeg[rows_fit],
                    groups=groups[rows_fit], nights=nights[rows_fit])
         score(name, stager)

@@ -288,6 +288,26 @@ def test_frozen_teacher_never_takes_every_scored_subject_into_validation():
         assert stager.history_["student"][-1]["train_loss"] > 0
 
 
+def test_frozen_teacher_says_when_its_unseen_subjects_are_unscored(caplog):
+    # the teacher saw s0, s1 (scored); s2, s3 are unseen but unscored: they cannot
+    # validate, so validation falls back to subjects the teacher was trained on
+    X, X_eeg, y, nights, groups = make_toy_nights(n_subjects=4, n_times=96,
+                                                  unscored_every=11, seed=2)
+    seen = np.isin(groups, ["s0", "s1"])
+    teacher = _night(EEGNightTeacher, max_epochs=2, validation_fraction=None).fit(
+        X_eeg[seen], y[seen], nights=nights[seen], groups=groups[seen])
+    assert set(teacher.train_groups_) == {"s0", "s1"}
+    y_fit = np.where(seen, y, "?")
+    stager = DistilledECGStager(teacher=FrozenEstimator(teacher),
+                                student=_night(ECGNightStudent, max_epochs=2),
+                                strategy="sd+cl", distill_unscored=True,
+                                validation_fraction=0.5, random_state=0)
+    with caplog.at_level("WARNING", logger="sleepkd"):
+        stager.fit(X, y_fit, X_eeg=X_eeg, groups=groups, nights=nights)
+    assert "never saw have no scored epoch" in caplog.text
+    assert set(stager.student_.valid_groups_) < {"s0", "s1"}
+
+
 def test_distill_unscored_errors(toy):
     X, X_eeg, y, nights, groups = toy
     cases = [(dict(strategy="fd+cl"), "no 'sd' stage"),
