@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sleepkd import ECGStudent
-from sleepkd.cli import main
+from sleepkd.cli import build_parser, main
 from sleepkd.evaluation import StagingModel, load_model, save_model
 from tests._toy import make_toy_paired
 
@@ -167,6 +167,8 @@ def test_failed_epochs_are_shaded_on_the_hypnogram():
                                   ["demo", "--hours", "x"], ["demo", "--n-subjects", "2"],
                                   ["experiment", "--teacher-epochs", "0"],
                                   ["experiment", "--models", "epoch", "--teacher-epochs", "5"],
+                                  ["experiment", "--patience", "-1"],
+                                  ["experiment", "--jobs", "0"],
                                   ["train", ".", "--members", "0"]])
 def test_bad_usage_exits_2(capsys, args):
     assert main(args) == 2
@@ -222,6 +224,26 @@ def test_tiny_experiment_with_hrv_reference(tmp_path, capsys):
     assert sorted(scores["fold"].unique()) == [0, 1]
     assert "HRV + gradient boosting" in set(scores["model"])
     assert "| HRV + gradient boosting |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("models", ["epoch", "night"])
+def test_experiment_patience_reaches_every_network(models):
+    import argparse
+
+    from sleepkd.cli._experiment import epoch_setup, night_setup
+
+    def networks(extra):
+        args = build_parser().parse_args(
+            ["experiment", "--models", models, "--tiny", "--n-subjects", "3", "--hours",
+             "0.1", "--folds", "2", "--max-epochs", "9", "--no-references", *extra])
+        assert isinstance(args, argparse.Namespace)
+        _, teacher, student, *_ = (epoch_setup if models == "epoch" else night_setup)(args)
+        return teacher, student
+
+    assert [n.patience for n in networks([])] == [3, 3]  # a third of --max-epochs
+    assert [n.patience for n in networks(["--patience", "5"])] == [5, 5]
+    # 0: no early stopping, every epoch trained and the best checkpoint kept
+    assert [n.patience for n in networks(["--patience", "0"])] == [None, None]
 
 
 def test_night_teacher_epochs_of_the_recipes():

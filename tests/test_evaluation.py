@@ -154,6 +154,34 @@ def test_estimators_are_kept_and_the_teacher_is_shared(result):
     assert result.estimators[(0, 0, "3class", "SD+CL")].teacher_.estimator is teacher
 
 
+def test_parallel_runs_reproduce_the_sequential_result(result, toy_data):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers take the caller's thread count
+    try:
+        parallel = run_experiment(
+            toy_data, teacher=EEGTeacher(**TINY), student=ECGStudent(**TINY),
+            schemes=("3class", "5class"), strategies=("baseline", "sd+cl", "at+sd+cl"),
+            extra_models={"majority": DummyClassifier(strategy="most_frequent")},
+            n_splits=2, seeds=(0, 1), stager_params={"pretrain_epochs": 1},
+            keep_estimators=True, n_jobs=2, verbose=0)
+        sequential = run_experiment(
+            toy_data, teacher=EEGTeacher(**TINY), student=ECGStudent(**TINY),
+            schemes=("3class", "5class"), strategies=("baseline", "sd+cl", "at+sd+cl"),
+            extra_models={"majority": DummyClassifier(strategy="most_frequent")},
+            n_splits=2, seeds=(0, 1), stager_params={"pretrain_epochs": 1}, verbose=0)
+    finally:
+        torch.set_num_threads(threads)
+    pd.testing.assert_frame_equal(parallel.scores, sequential.scores)
+    pd.testing.assert_frame_equal(parallel.predictions, sequential.predictions)
+    assert parallel.scores[["seed", "fold", "scheme", "model"]].equals(
+        result.scores[["seed", "fold", "scheme", "model"]])
+    # fitted models come back from the workers, each student with its fold's teacher
+    stager = parallel.estimators[(1, 1, "5class", "AT+SD+CL")]
+    assert stager.teacher_.estimator is parallel.estimators[(1, 1, "5class", "EEG teacher")]
+
+
 def test_bad_arguments_raise(toy_data):
     kw = dict(teacher=EEGTeacher(**TINY), student=ECGStudent(**TINY), verbose=0)
     with pytest.raises(ValueError, match="more than the 4 subjects"):
@@ -164,6 +192,8 @@ def test_bad_arguments_raise(toy_data):
         run_experiment(toy_data, strategies=("kd",), **kw)
     with pytest.raises(ValueError, match="no 'X_eeg'"):
         run_experiment({"X_ecg": toy_data.X_ecg, "y": toy_data.y}, **kw)
+    with pytest.raises(ValueError, match="n_jobs"):
+        run_experiment(toy_data, n_jobs=0, **kw)
 
 
 def test_subject_folds_are_deterministic_and_disjoint():

@@ -69,6 +69,14 @@ def add_parser(subparsers, parents) -> None:
     parser.add_argument("--teacher-epochs", metavar="E", type=int,
                         help="--models night: training epochs of the night teacher "
                              "(default: as --max-epochs)")
+    parser.add_argument("--patience", metavar="P", type=int,
+                        help="early-stopping patience in epochs of every network; 0: "
+                             "none, train every epoch and keep the best checkpoint on "
+                             "validation weighted F1, as the paper (default: a third of "
+                             "--max-epochs, at least 3)")
+    parser.add_argument("--jobs", metavar="J", type=int, default=1,
+                        help="fold x seed runs in parallel processes, each with "
+                             "--threads torch threads; results as with 1 (default: 1)")
     parser.add_argument("--out", metavar="DIR", default="sleepkd-experiment",
                         help="output folder (default: ./sleepkd-experiment)")
     parser.add_argument("--quiet", action="store_true",
@@ -95,6 +103,10 @@ def _check_args(args) -> None:
     if args.teacher_epochs is not None and args.models != "night":
         raise UsageError("--teacher-epochs sets the night teacher (--models night); the "
                          "per-epoch models train for --max-epochs")
+    if args.patience is not None and args.patience < 0:
+        raise UsageError("--patience must be 0 (no early stopping) or positive")
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     if len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds has duplicates")
 
@@ -138,6 +150,13 @@ def load_data(args, *, return_recordings: bool = False):
     return make_synthetic_psg(n_subjects=args.n_subjects, hours=args.hours, **common)
 
 
+def _patience(args) -> int | None:
+    """Early-stopping patience of the per-epoch networks (None: train every epoch)."""
+    if args.patience is None:
+        return max(3, args.max_epochs // 3)
+    return args.patience or None
+
+
 def night_setup(args):
     """Data, teacher, student, strategies and reference models of ``--models night``."""
     from sleepkd.cli._demo import CONTEXT_NAME, DEMO_FS, DEMO_STRATEGIES, network_config
@@ -146,9 +165,10 @@ def night_setup(args):
     data = night_experiment_data(load_data(args, return_recordings=True).recordings,
                                  fs_eeg=DEMO_FS)
     config = night_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet, fs_eeg=DEMO_FS,
-                          teacher_epochs=args.teacher_epochs or args.max_epochs)
+                          teacher_epochs=args.teacher_epochs or args.max_epochs,
+                          patience=args.patience)
     epoch_teacher = network_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet,
-                                   patience=max(3, args.max_epochs // 3))["teacher"]
+                                   patience=_patience(args))["teacher"]
     extra = {} if args.no_references else {
         EPOCH_TEACHER_NAME: (epoch_teacher, "X_eeg"),
         CONTEXT_NAME: (config["context_student"], "X_hr_context")}
@@ -161,7 +181,7 @@ def epoch_setup(args):
     from sleepkd.cli._demo import heart_rate_inputs, network_config
 
     config = network_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet,
-                            patience=max(3, args.max_epochs // 3))
+                            patience=_patience(args))
     if args.student_input == "raw":  # the paper's setting: U-Time on raw epochs, both
         from sleepkd import ECGStudent
 
@@ -198,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_experiment(
         data, teacher=teacher, student=student, schemes=args.schemes,
         strategies=strategies, extra_models=extra, n_splits=args.folds, seeds=args.seeds,
-        stager_params=stager_params, verbose=0 if args.quiet else 1)
+        stager_params=stager_params, n_jobs=args.jobs, verbose=0 if args.quiet else 1)
     paths = result.save(Path(args.out))
     print()
     print(result.to_markdown())

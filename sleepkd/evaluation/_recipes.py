@@ -142,7 +142,8 @@ def night_config(max_epochs: int, *, tiny: bool = False, quiet: bool = False,
     fs_eeg : float
         EEG rate of the teacher.
     patience : int or None
-        Early-stopping patience; ``None``: a third of ``max_epochs`` (at least 3).
+        Early-stopping patience; ``None``: a third of ``max_epochs`` (at least 3); 0:
+        no early stopping (every epoch trained, the best validation checkpoint kept).
     teacher_epochs : int or None
         Training epochs of the night teacher; ``None``: a fifth of ``max_epochs``
         (the demo's choice, to keep it fast; a night teacher trained as long as the
@@ -154,7 +155,7 @@ def night_config(max_epochs: int, *, tiny: bool = False, quiet: bool = False,
         ``teacher``, ``student``, ``context_student`` (unfitted) and ``stager_params``.
     """
     verbose = 0 if quiet else 1
-    patience = max(3, max_epochs // 3) if patience is None else patience
+    patience = max(3, max_epochs // 3) if patience is None else (patience or None)
     if teacher_epochs is None:
         teacher_epochs = max(1, max_epochs // 5)
     teacher = night_teacher(max_epochs=teacher_epochs, patience=patience,

@@ -490,6 +490,7 @@ def run_experiment(
     seeds: Sequence[int] = (0,),
     stager_params: Mapping | None = None,
     keep_estimators: bool = False,
+    n_jobs: int = 1,
     verbose: int = 1,
 ) -> ExperimentResult:
     """Compare the EEG teacher, the distilled ECG students and reference models.
@@ -549,6 +550,11 @@ def run_experiment(
     keep_estimators : bool, default=False
         Keep every fitted model in ``result.estimators`` (memory grows with folds x
         seeds x schemes x models).
+    n_jobs : int, default=1
+        Fold x seed x scheme runs in parallel (joblib processes; -1: one per CPU). Each
+        worker uses the caller's number of torch threads, so the results are those of
+        a sequential run; set ``torch.set_num_threads(1)`` first when running several
+        jobs on few cores. The progress bar then counts finished runs.
     verbose : int, default=1
         0: silent (training logs off, no progress bar); 1: a progress bar over the
         fits (the estimators keep their own ``verbose``).
@@ -563,12 +569,9 @@ def run_experiment(
         On missing or misaligned data fields, an unknown scheme or strategy, fewer
         subjects than folds, or a model name used twice.
     """
-    from sklearn.frozen import FrozenEstimator
     from tqdm.auto import tqdm
 
-    from sleepkd.distillation._stager import PAPER_STRATEGIES, DistilledECGStager
-    from sleepkd.metrics import staging_report
-    from sleepkd.stages import to_scheme
+    from sleepkd.distillation._stager import PAPER_STRATEGIES
 
     arrays = _check_data(data)
     schemes = _check_schemes(schemes)
@@ -577,6 +580,8 @@ def run_experiment(
                     for name, spec in dict(extra_models or {}).items()}
     stager_params = dict(stager_params or {})
     seeds = [int(s) for s in seeds]
+    if not (isinstance(n_jobs, (int, np.integer)) and (n_jobs >= 1 or n_jobs == -1)):
+        raise ValueError(f"n_jobs must be a positive int or -1, got {n_jobs!r}.")
     if not seeds:
         raise ValueError("seeds must hold at least one seed.")
     models = [TEACHER_NAME] + [STRATEGY_NAMES[s] for s in strategies] + list(extra_models)
@@ -599,48 +604,32 @@ def run_experiment(
         teacher = _seeded(teacher, 0).set_params(verbose=0)
         student = _seeded(student, 0).set_params(verbose=0)
 
-    n_fits = len(seeds) * len(folds) * len(schemes) * (1 + len(strategies) + len(extra_models))
-    bar = tqdm(total=n_fits, disable=verbose == 0, desc="sleepkd experiment", unit="fit")
+    fits_per_task = 1 + len(strategies) + len(extra_models)
+    tasks = [(seed, fold, train, test, scheme) for seed in seeds
+             for fold, (train, test) in enumerate(folds) for scheme in schemes]
+    common = dict(arrays=arrays, teacher=teacher, student=student, strategies=strategies,
+                  extra_models=extra_models, stager_params=stager_params,
+                  keep_estimators=keep_estimators, n_folds=len(folds))
+    bar = tqdm(total=len(tasks) * fits_per_task, disable=verbose == 0,
+               desc="sleepkd experiment", unit="fit")
     score_rows, prediction_frames, estimators = [], [], {}
     try:
-        for seed in seeds:
-            for fold, (train, test) in enumerate(folds):
-                for scheme in schemes:
-                    y = to_scheme(arrays["y"], scheme)
-                    fitted = _fit_fold(
-                        arrays, y, train, test, seed=seed, teacher=teacher,
-                        student=student, strategies=strategies, extra_models=extra_models,
-                        stager_params=stager_params, bar=bar,
-                        label=f"seed {seed}, fold {fold + 1}/{len(folds)}, {scheme}",
-                        frozen=FrozenEstimator, stager_class=DistilledECGStager)
-                    if keep_estimators:
-                        estimators.update({(seed, fold, scheme, name): est for name, (est, _)
-                                           in fitted.items()})
-                    # unscored epochs (kept in place for the night models) are not scored
-                    keep = y[test] != UNSCORED
-                    test_rows = test[keep]
-                    fitted = {name: np.asarray(pred)[keep] for name, (_, pred)
-                              in fitted.items()}
-                    labels = list(SCHEMES[scheme])
-                    present = [c for c in labels if c in set(y[test_rows]) | set(
-                        np.concatenate([p for p in fitted.values()]))]
-                    for model, y_pred in fitted.items():
-                        report = staging_report(y[test_rows], y_pred, labels=present)
-                        row = {"seed": seed, "fold": fold, "scheme": scheme, "model": model,
-                               "n_epochs": report.n_epochs,
-                               **{m: getattr(report, m) for m in _METRIC_COLUMNS}}
-                        row.update({f"f1_{c}": report.f1_per_class.get(c, math.nan)
-                                    for c in labels})
-                        score_rows.append(row)
-                        prediction_frames.append(pd.DataFrame({
-                            "seed": seed, "fold": fold, "scheme": scheme, "model": model,
-                            "subject": groups[test_rows],
-                            "record": arrays["records"][test_rows],
-                            "onset": arrays["onsets"][test_rows], "y_true": y[test_rows],
-                            "y_pred": np.asarray(y_pred)}))
-                        logger.info("seed %d fold %d %s %-22s kappa %.3f  F1w %.3f",
-                                    seed, fold, scheme, model, report.kappa,
-                                    report.f1_weighted)
+        if n_jobs == 1:
+            outputs = (_run_task(task, bar=bar, **common) for task in tasks)
+        else:
+            from joblib import Parallel, delayed
+
+            # one task = one fold x seed x scheme; the workers use the caller's torch
+            # threads, so results match a sequential run
+            outputs = Parallel(n_jobs=n_jobs, return_as="generator")(
+                delayed(_run_task)(task, bar=None, threads=_torch_threads(), **common)
+                for task in tasks)
+        for rows, frames, fitted in outputs:
+            score_rows += rows
+            prediction_frames += frames
+            estimators.update(fitted)
+            if n_jobs != 1:
+                bar.update(fits_per_task)
     finally:
         bar.close()
 
@@ -657,6 +646,75 @@ def run_experiment(
         folds=fold_subjects, models=models, provenance=provenance,
         description=str(_field(data, "DESCR", required=False) or ""), config=config,
         estimators=estimators)
+
+
+class _NoBar:
+    """Stands in for the progress bar inside a parallel worker."""
+
+    def set_postfix_str(self, *args, **kwargs) -> None:
+        pass
+
+    def update(self, *args, **kwargs) -> None:
+        pass
+
+
+def _torch_threads() -> int | None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return None if torch is None else torch.get_num_threads()
+
+
+def _run_task(task, *, arrays, teacher, student, strategies, extra_models, stager_params,
+              keep_estimators, n_folds, bar, threads=None) -> tuple[list, list, dict]:
+    """Fit and score every model of one seed, fold and scheme.
+
+    Returns the score rows, the prediction frames and (with ``keep_estimators``) the
+    fitted models keyed by ``(seed, fold, scheme, name)``.
+    """
+    from sklearn.frozen import FrozenEstimator
+
+    from sleepkd.distillation._stager import DistilledECGStager
+    from sleepkd.metrics import staging_report
+    from sleepkd.stages import to_scheme
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    seed, fold, train, test, scheme = task
+    groups = arrays["groups"]
+    y = to_scheme(arrays["y"], scheme)
+    fitted = _fit_fold(
+        arrays, y, train, test, seed=seed, teacher=teacher, student=student,
+        strategies=strategies, extra_models=extra_models, stager_params=stager_params,
+        bar=_NoBar() if bar is None else bar,
+        label=f"seed {seed}, fold {fold + 1}/{n_folds}, {scheme}",
+        frozen=FrozenEstimator, stager_class=DistilledECGStager)
+    estimators = ({(seed, fold, scheme, name): est for name, (est, _) in fitted.items()}
+                  if keep_estimators else {})
+    # unscored epochs (kept in place for the night models) are not scored
+    keep = y[test] != UNSCORED
+    test_rows = test[keep]
+    predictions = {name: np.asarray(pred)[keep] for name, (_, pred) in fitted.items()}
+    labels = list(SCHEMES[scheme])
+    present = [c for c in labels if c in set(y[test_rows]) | set(
+        np.concatenate([p for p in predictions.values()]))]
+    score_rows, frames = [], []
+    for model, y_pred in predictions.items():
+        report = staging_report(y[test_rows], y_pred, labels=present)
+        row = {"seed": seed, "fold": fold, "scheme": scheme, "model": model,
+               "n_epochs": report.n_epochs, **{m: getattr(report, m) for m in _METRIC_COLUMNS}}
+        row.update({f"f1_{c}": report.f1_per_class.get(c, math.nan) for c in labels})
+        score_rows.append(row)
+        frames.append(pd.DataFrame({
+            "seed": seed, "fold": fold, "scheme": scheme, "model": model,
+            "subject": groups[test_rows], "record": arrays["records"][test_rows],
+            "onset": arrays["onsets"][test_rows], "y_true": y[test_rows],
+            "y_pred": np.asarray(y_pred)}))
+        logger.info("seed %d fold %d %s %-22s kappa %.3f  F1w %.3f", seed, fold, scheme,
+                    model, report.kappa, report.f1_weighted)
+    return score_rows, frames, estimators
 
 
 def _reads_nights(estimator) -> bool:
