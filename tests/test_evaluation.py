@@ -194,6 +194,8 @@ def test_bad_arguments_raise(toy_data):
         run_experiment({"X_ecg": toy_data.X_ecg, "y": toy_data.y}, **kw)
     with pytest.raises(ValueError, match="n_jobs"):
         run_experiment(toy_data, n_jobs=0, **kw)
+    with pytest.raises(ValueError, match="n_jobs"):
+        run_experiment(toy_data, n_jobs=True, **kw)
 
 
 def test_subject_folds_are_deterministic_and_disjoint():

@@ -152,9 +152,9 @@ def load_data(args, *, return_recordings: bool = False):
 
 def _patience(args) -> int | None:
     """Early-stopping patience of the per-epoch networks (None: train every epoch)."""
-    if args.patience is None:
-        return max(3, args.max_epochs // 3)
-    return args.patience or None
+    from sleepkd.evaluation._recipes import resolve_patience
+
+    return resolve_patience(args.patience, args.max_epochs)
 
 
 def night_setup(args):

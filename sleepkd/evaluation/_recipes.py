@@ -126,6 +126,17 @@ def context_student(*, max_epochs: int = 30, patience: int | None = 10, random_s
                       random_state=random_state, verbose=verbose)
 
 
+def resolve_patience(patience: int | None, max_epochs: int) -> int | None:
+    """Early-stopping patience of the experiment's networks.
+
+    ``None``: a third of ``max_epochs`` (at least 3); 0: no early stopping (``None``,
+    every epoch trained, the best validation checkpoint kept); otherwise ``patience``.
+    """
+    if patience is None:
+        return max(3, max_epochs // 3)
+    return patience or None
+
+
 def night_config(max_epochs: int, *, tiny: bool = False, quiet: bool = False,
                  fs_eeg: float = FS_EEG, patience: int | None = None,
                  teacher_epochs: int | None = None) -> dict:
@@ -155,7 +166,7 @@ def night_config(max_epochs: int, *, tiny: bool = False, quiet: bool = False,
         ``teacher``, ``student``, ``context_student`` (unfitted) and ``stager_params``.
     """
     verbose = 0 if quiet else 1
-    patience = max(3, max_epochs // 3) if patience is None else (patience or None)
+    patience = resolve_patience(patience, max_epochs)
     if teacher_epochs is None:
         teacher_epochs = max(1, max_epochs // 5)
     teacher = night_teacher(max_epochs=teacher_epochs, patience=patience,

@@ -580,7 +580,8 @@ def run_experiment(
                     for name, spec in dict(extra_models or {}).items()}
     stager_params = dict(stager_params or {})
     seeds = [int(s) for s in seeds]
-    if not (isinstance(n_jobs, (int, np.integer)) and (n_jobs >= 1 or n_jobs == -1)):
+    if (isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer))
+            or not (n_jobs >= 1 or n_jobs == -1)):
         raise ValueError(f"n_jobs must be a positive int or -1, got {n_jobs!r}.")
     if not seeds:
         raise ValueError("seeds must hold at least one seed.")
