@@ -10,9 +10,11 @@ own files; the page includes them unchanged):
    boosting on the same folds);
 2. generated nights with shared latent physiology: ``sleepkd experiment`` with the
    night-level and the per-epoch models side by side (one seed), and the distillation
-   evidence of the night students (5 folds x 3 seeds), and the same evidence on
+   evidence of the night students (5 folds x 3 seeds, also scored against the
+   generator's latent stage), and the same evidence on
    semi-real nights (real slpdb beats and stages, synthesised EEG);
-3. the paper's setting (U-Time on raw 30-s epochs for both networks);
+3. the paper's setting (U-Time on raw 30-s epochs for both networks), and what one
+   30-s epoch of beats holds (``benchmarks/single_epoch_heart.py``);
 4. speed: ``benchmarks/bench_night.py`` and ``benchmarks/bench_frontend_vs_sleepecg.py``;
 5. the demo's table.
 
@@ -50,6 +52,10 @@ COMMANDS = {
         "sleepkd experiment --data synthetic --physiology shared --n-subjects 40 "
         "--hours 2 --folds 5 --seeds 0 1 2 --schemes 4class --max-epochs 20 "
         f"--no-references --quiet --out {RESULTS}/synthetic_night_distillation_40"),
+    # the "distillation" run again, scored against the labels and the latent stage
+    "latent_truth": "python benchmarks/latent_truth_distillation.py",
+    "latent_truth_40": ("python benchmarks/latent_truth_distillation.py --n-subjects 40 "
+                        f"--out {RESULTS}/synthetic_latent_truth_40"),
     # few scored nights, the others recorded but unscored (distill_unscored=True)
     "unscored_nights": "python benchmarks/unscored_nights_distillation.py",
     "unscored_nights_3teachers": ("python benchmarks/unscored_nights_distillation.py "
@@ -66,6 +72,8 @@ COMMANDS = {
         "--physiology shared --n-subjects 20 --hours 2 --folds 5 --seeds 0 1 2 --schemes "
         "4class --max-epochs 15 --patience 0 --jobs 2 --no-references --quiet "
         f"--out {RESULTS}/synthetic_paper_setting"),
+    # what one 30-s epoch of beats holds, on the paper-setting run's nights (23 s)
+    "single_epoch_heart": "python benchmarks/single_epoch_heart.py",
     "speed": ("python benchmarks/bench_night.py --threads 1 --student-epochs 20 "
               "--teacher-epochs 20"),
     # needs sleepecg (the "sleepecg" extra); the page quotes three runs of it
