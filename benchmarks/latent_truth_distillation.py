@@ -61,15 +61,19 @@ def _agreement(predictions: pd.DataFrame, latent) -> pd.DataFrame:
     stage, per fold x seed, then mean and std over the pairs."""
     from sklearn.metrics import cohen_kappa_score, f1_score
 
+    def scores(model, seed, fold, truth, pred):
+        return {"model": model, "seed": seed, "fold": fold,
+                "kappa": cohen_kappa_score(truth, pred),
+                "f1_weighted": f1_score(truth, pred, average="weighted", zero_division=0)}
+
     frame = predictions.assign(latent=latent)
     rows = []
-    for (model, seed, fold), part in frame.groupby(["model", "seed", "fold"], sort=False):
-        for name, pred in ((model, part["y_pred"]), ("labels (the scorer)", part["y_true"])):
-            rows.append({"model": name, "seed": seed, "fold": fold,
-                         "kappa": cohen_kappa_score(part["latent"], pred),
-                         "f1_weighted": f1_score(part["latent"], pred, average="weighted",
-                                                 zero_division=0)})
-    table = pd.DataFrame(rows).drop_duplicates(["model", "seed", "fold"])
+    for (seed, fold), pair in frame.groupby(["seed", "fold"], sort=False):
+        for model, part in pair.groupby("model", sort=False):
+            rows.append(scores(model, seed, fold, part["latent"], part["y_pred"]))
+        # every model predicts the same test epochs: the labels are scored once
+        rows.append(scores("labels (the scorer)", seed, fold, part["latent"], part["y_true"]))
+    table = pd.DataFrame(rows)
     return table.groupby("model", sort=False)[["kappa", "f1_weighted"]].agg(["mean", "std"])
 
 
@@ -91,8 +95,9 @@ def main(argv=None) -> int:
 
     start = time.perf_counter()
     exp_args = _experiment_args(args)
-    data, teacher, student, strategies, extra, stager_params = night_setup(exp_args)
     recordings = load_data(exp_args, return_recordings=True).recordings
+    data, teacher, student, strategies, extra, stager_params = night_setup(
+        exp_args, recordings=recordings)
     latent_4 = np.asarray(to_scheme(latent_stages_of(data, recordings), "4class"))
     result = run_experiment(
         data, teacher=teacher, student=student, schemes=("4class",),

@@ -8,7 +8,7 @@ cross-validation, in four variants:
 
 - the features as they are (what one epoch can tell on its own);
 - the same with the beat times rounded to the 50-Hz sample grid of the compact U-Time
-  (the 20-ms steps blur beat-to-beat differences of 20-50 ms) and to the paper's 200 Hz;
+  and to the paper's 200 Hz (do 20-ms steps blur beat-to-beat differences of 20-50 ms?);
 - the features standardised per night (median and IQR of the night): what a model that
   knew the subject's baseline could read, which one epoch alone does not give.
 

@@ -364,3 +364,21 @@ def test_train_runs_the_cascade_when_every_recording_has_an_eeg(tmp_path, monkey
                  "--out", str(out)]) == 0
     model = load_model_file(out)
     assert model.info["strategy"] == "sd+cl" and model.info["members"] == 1
+
+
+def test_night_setup_uses_the_recordings_it_is_given(monkeypatch):
+    from sleepkd.cli import _experiment
+    from sleepkd.datasets import make_synthetic_psg
+
+    args = build_parser().parse_args(
+        ["experiment", "--tiny", "--n-subjects", "3", "--hours", "0.1", "--folds", "2",
+         "--max-epochs", "2", "--no-references"])
+    recordings = make_synthetic_psg(n_subjects=2, hours=0.1, fs_ecg=50.0, fs_eeg=50.0,
+                                    return_recordings=True, random_state=1).recordings
+
+    def no_load(*a, **k):
+        raise AssertionError("night_setup generated the data again")
+
+    monkeypatch.setattr(_experiment, "load_data", no_load)
+    data, *_ = _experiment.night_setup(args, recordings=recordings)
+    assert sorted(set(data.records)) == sorted(rec.name for rec in recordings)

@@ -157,13 +157,15 @@ def _patience(args) -> int | None:
     return resolve_patience(args.patience, args.max_epochs)
 
 
-def night_setup(args):
-    """Data, teacher, student, strategies and reference models of ``--models night``."""
+def night_setup(args, recordings=None):
+    """Data, teacher, student, strategies and reference models of ``--models night``
+    (``recordings``: those of :func:`load_data`, when the caller has them already)."""
     from sleepkd.cli._demo import CONTEXT_NAME, DEMO_FS, DEMO_STRATEGIES, network_config
     from sleepkd.evaluation._recipes import night_config, night_experiment_data
 
-    data = night_experiment_data(load_data(args, return_recordings=True).recordings,
-                                 fs_eeg=DEMO_FS)
+    if recordings is None:
+        recordings = load_data(args, return_recordings=True).recordings
+    data = night_experiment_data(recordings, fs_eeg=DEMO_FS)
     config = night_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet, fs_eeg=DEMO_FS,
                           teacher_epochs=args.teacher_epochs or args.max_epochs,
                           patience=args.patience)
