@@ -7,7 +7,8 @@ own files; the page includes them unchanged):
    student as seed ensembles, the previous per-epoch student and HRV + gradient
    boosting, slpdb, leave one subject out) and
    ``benchmarks/night_slpdb.py`` (the architecture search, with HRV + gradient
-   boosting on the same folds);
+   boosting on the same folds), and ``benchmarks/slpdb_protocols.py`` (the same
+   models under subject-wise and epoch-wise cross-validation);
 2. generated nights with shared latent physiology: ``sleepkd experiment`` with the
    night-level and the per-epoch models side by side (one seed), and the distillation
    evidence of the night students (5 folds x 3 seeds, also scored against the
@@ -38,6 +39,8 @@ COMMANDS = {
     # the night student as 1-, 3- and 5-seed ensembles, ContextNet, HRV + boosting
     "slpdb": "python benchmarks/slpdb_night_student.py",
     "slpdb_search": "python benchmarks/night_slpdb.py",
+    # the same models scored leave one subject out and with epoch- and block-wise folds
+    "slpdb_protocols": "python benchmarks/slpdb_protocols.py",
     # needs `pip install keras` (sleepecg's pretrained MESA models, Keras 3 on torch)
     "slpdb_sleepecg": "python benchmarks/slpdb_sleepecg_reference.py",
     "night_vs_epoch": (
