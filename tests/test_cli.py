@@ -246,7 +246,8 @@ def test_experiment_patience_reaches_every_network(models):
 def test_night_teacher_epochs_of_the_recipes():
     from sleepkd.evaluation._recipes import night_config
 
-    assert night_config(20)["teacher"].max_epochs == 4  # the demo's fifth
+    assert night_config(20)["teacher"].max_epochs == 20  # the student's budget
+    assert night_config(20, teacher_epochs=4)["teacher"].max_epochs == 4
     assert night_config(20, teacher_epochs=20)["teacher"].max_epochs == 20
     assert night_config(20, teacher_epochs=20)["student"].max_epochs == 20
 

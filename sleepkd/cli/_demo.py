@@ -145,8 +145,8 @@ def add_parser(subparsers, parents) -> None:
     parser.add_argument("--hours", metavar="H", type=float, default=2.0,
                         help="length of each night in hours (default: 2)")
     parser.add_argument("--max-epochs", metavar="E", type=int, default=30,
-                        help="training epochs of the students; the teacher gets a fifth "
-                             "(default: 30)")
+                        help="training epochs of the teacher and the students, each "
+                             "with early stopping (default: 30)")
     add_threads_argument(parser)
     parser.add_argument("--seed", metavar="S", type=int, default=0,
                         help="seed of the data and the models (default: 0)")
