@@ -90,7 +90,7 @@ def main(argv=None) -> None:
     results = []
     for protocol in args.protocols:
         folds = protocol_folds(protocol, y, nights, groups)
-        if sum(len(test) for test in folds) != scored.sum():
+        if not np.array_equal(np.sort(np.concatenate(folds)), np.flatnonzero(scored)):
             raise RuntimeError("the folds do not cover every scored epoch exactly once")
         for model in args.models:
             start = time.perf_counter()

@@ -167,7 +167,7 @@ def night_setup(args, recordings=None):
         recordings = load_data(args, return_recordings=True).recordings
     data = night_experiment_data(recordings, fs_eeg=DEMO_FS)
     config = night_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet, fs_eeg=DEMO_FS,
-                          teacher_epochs=args.teacher_epochs or args.max_epochs,
+                          teacher_epochs=args.teacher_epochs,
                           patience=args.patience)
     epoch_teacher = network_config(args.max_epochs, tiny=args.tiny, quiet=args.quiet,
                                    patience=_patience(args))["teacher"]

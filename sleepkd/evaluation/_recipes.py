@@ -157,9 +157,8 @@ def night_config(max_epochs: int, *, tiny: bool = False, quiet: bool = False,
         no early stopping (every epoch trained, the best validation checkpoint kept).
     teacher_epochs : int or None
         Training epochs of the night teacher; ``None``: ``max_epochs``, the student's
-        budget (early stopping usually ends it sooner). A fifth, the demo's earlier
-        choice, left its teacher below the student on some machines (kappa 0.39
-        against 0.53): a distillation demo needs a teacher that knows more.
+        budget (early stopping usually ends it sooner; a fifth of it left the demo's
+        teacher below its student, see the results page).
 
     Returns
     -------
