@@ -169,6 +169,7 @@ def test_failed_epochs_are_shaded_on_the_hypnogram():
                                   ["experiment", "--models", "epoch", "--teacher-epochs", "5"],
                                   ["experiment", "--patience", "-1"],
                                   ["experiment", "--jobs", "0"],
+                                  ["experiment", "--device", "frobnicate"],
                                   ["train", ".", "--members", "0"]])
 def test_bad_usage_exits_2(capsys, args):
     assert main(args) == 2
@@ -241,6 +242,29 @@ def test_experiment_patience_reaches_every_network(models):
     assert [n.patience for n in networks(["--patience", "5"])] == [5, 5]
     # 0: no early stopping, every epoch trained and the best checkpoint kept
     assert [n.patience for n in networks(["--patience", "0"])] == [None, None]
+
+
+@pytest.mark.parametrize("models", ["epoch", "night"])
+def test_experiment_device_reaches_every_network(models):
+    from sleepkd.cli._experiment import epoch_setup, night_setup
+
+    args = build_parser().parse_args(
+        ["experiment", "--models", models, "--tiny", "--n-subjects", "3", "--hours", "0.1",
+         "--folds", "2", "--max-epochs", "2", "--device", "meta"])
+    _, teacher, student, _, extra, _ = (epoch_setup if models == "epoch"
+                                        else night_setup)(args)
+    networks = [teacher, student] + [m for m, _ in extra.values()
+                                     if "device" in m.get_params(deep=False)]
+    assert len(networks) == (4 if models == "night" else 2)
+    assert {n.device for n in networks} == {"meta"}
+
+
+def test_experiment_refuses_cuda_without_a_gpu(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["experiment", "--device", "cuda"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
 
 
 def test_night_teacher_epochs_of_the_recipes():

@@ -74,6 +74,9 @@ def add_parser(subparsers, parents) -> None:
                              "none, train every epoch and keep the best checkpoint on "
                              "validation weighted F1, as the paper (default: a third of "
                              "--max-epochs, at least 3)")
+    parser.add_argument("--device", metavar="DEVICE", default="cpu",
+                        help="torch device of every network, e.g. cuda or cuda:1 "
+                             "(default: cpu)")
     parser.add_argument("--jobs", metavar="J", type=int, default=1,
                         help="fold x seed runs in parallel processes, each with "
                              "--threads torch threads; results as with 1 (default: 1)")
@@ -109,6 +112,32 @@ def _check_args(args) -> None:
         raise UsageError("--jobs must be at least 1")
     if len(set(args.seeds)) != len(args.seeds):
         raise UsageError("--seeds has duplicates")
+    _check_device(args.device)
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device torch does not know or this machine lacks, before any data is
+    generated (skorch would only fail at the first fit)."""
+    import torch
+
+    from sleepkd.cli import UsageError
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as err:
+        raise UsageError(f"--device {device!r} is not a torch device ({err})") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"--device {device}: this machine has no CUDA GPU that torch can "
+                         "use")
+
+
+def _on_device(device: str, teacher, student, extra: dict) -> None:
+    """Put every network of the experiment (teacher, student, the neural references)
+    on ``device``; the gradient-boosting reference has no device and stays as it is."""
+    estimators = [teacher, student] + [model for model, _ in extra.values()]
+    for estimator in estimators:
+        if "device" in estimator.get_params(deep=False):
+            estimator.set_params(device=device)
 
 
 def hrv_reference():
@@ -174,6 +203,7 @@ def night_setup(args, recordings=None):
     extra = {} if args.no_references else {
         EPOCH_TEACHER_NAME: (epoch_teacher, "X_eeg"),
         CONTEXT_NAME: (config["context_student"], "X_hr_context")}
+    _on_device(args.device, config["teacher"], config["student"], extra)
     return (data, config["teacher"], config["student"],
             tuple(args.strategies or DEMO_STRATEGIES), extra, config["stager_params"])
 
@@ -189,14 +219,16 @@ def epoch_setup(args):
 
         data = load_data(args)
         student = ECGStudent(**config["teacher"].get_params())  # same network, on the ECG
+        extra = {} if args.no_references else {
+            "HRV + gradient boosting": (hrv_reference(), "X_ecg")}
+        _on_device(args.device, config["teacher"], student, extra)
         return (data, config["teacher"], student,
-                None if args.strategies is None else tuple(args.strategies),
-                {} if args.no_references else {
-                    "HRV + gradient boosting": (hrv_reference(), "X_ecg")},
+                None if args.strategies is None else tuple(args.strategies), extra,
                 config["stager_params"])
     data, _ = heart_rate_inputs(load_data(args), config["context"])
     extra = {} if args.no_references else {
         "HRV + gradient boosting": (hrv_reference(), "X_ecg_raw")}
+    _on_device(args.device, config["teacher"], config["student"], extra)
     return (data, config["teacher"], config["student"],
             None if args.strategies is None else tuple(args.strategies), extra,
             config["stager_params"])
